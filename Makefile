@@ -1,0 +1,39 @@
+# Every target bootstraps .venv on its own, so a fresh machine needs nothing but python3.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test bench docs clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed-%: $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+$(VENV)/.bench-installed: $(STAMP)
+	$(PY) -m pip install -q -e ".[bench]"
+	touch $@
+
+$(VENV)/.docs-installed: $(STAMP)
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/randla demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.bench-installed
+	$(VENV)/bin/asv machine --yes >/dev/null
+	$(VENV)/bin/asv run --python=same --quick --show-stderr $(ASV_ARGS)
+
+docs: $(VENV)/.docs-installed
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+clean:
+	rm -rf $(VENV) docs/_build .asv

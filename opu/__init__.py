@@ -1,0 +1,1 @@
+"""opu: a faithful simulation of LightOn's Optical Processing Unit."""

@@ -1,0 +1,3 @@
+from randla.cli import main
+
+raise SystemExit(main())
