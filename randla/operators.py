@@ -34,6 +34,10 @@ class Operator:
         """A^H @ Y for a dense Y of m rows."""
         return np.asarray(self.A.rmatmat(Y))
 
+    def gram_matmat(self, X):
+        """A^H (A X). Out-of-core operators override this to make it one pass over A."""
+        return self.rmatmat(self.matmat(X))
+
     def sketch_right(self, S):
         """A @ S.T: the range sketch, S of shape (d, n)."""
         return self.matmat(S.to_dense(S.dtype_for(self.dtype)).T)
