@@ -74,8 +74,9 @@ def _h(a):
 
 
 def _times_st(a, s_blk):
-    """a @ s_blk.T for a dense chunk and a dense or sparse block of S."""
-    return np.asarray((s_blk @ a.T).T)
+    """a @ s_blk.T for a dense chunk and a dense or sparse block of S (sparse on the left,
+    where scipy is fast; dense as written, which BLAS runs fastest on a row panel)."""
+    return np.asarray((s_blk @ a.T).T) if sp.issparse(s_blk) else a @ s_blk.T
 
 
 def _matmul(a, x):
@@ -169,6 +170,8 @@ class DaskOperator(Operator):
     """
 
     kind = "dask"
+    #: ``gram_matmat`` reads A once: rsvd's power iterations use it (one pass per iteration).
+    fused_gram = True
 
     def __init__(self, A, name: str = "A"):
         if A.ndim != 2:
