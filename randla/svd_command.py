@@ -91,7 +91,7 @@ def decompose(A, k, *, tol=None, passes=None, sketch="gaussian", seed=None):
     else:
         options = {} if tol is None else {"tol": tol}
         if passes is not None:  # one pass per fused A^H A product, two otherwise
-            options["power_iters"] = passes - 2 if op.fused_gram else (passes - 2) // 2
+            options["power_iters"] = passes - 2 if getattr(op, "fused_gram", False) else (passes - 2) // 2
         U, s, Vh = randla.rsvd(op, k, sketch=sketch, rng=seed, **options)
     return U, s, Vh, op.passes if isinstance(op, DaskOperator) else None
 

@@ -98,7 +98,7 @@ def _corrupt_inputs(rng, d):
     (d / "a.csv").write_text("1,2\n3,4\n")
     return {
         "missing.npy": "not found", "truncated.npy": "truncated", "header.npy": "not a valid .npy",
-        "text.npy": "not a valid .npy", "strings.npy": "numbers", "vector.npy": "2-D",
+        "text.npy": "not a valid .npy", "strings.npy": "numeric", "vector.npy": "2-D",
         "nan.npy": "NaN", "two.h5": "datasets", "two.h5:/z": "no dataset", "bad.h5": "HDF5",
         "dense.npz": "scipy.sparse", "bad.mtx": "Matrix Market", "a.csv": "unsupported",
     }
