@@ -179,6 +179,20 @@ class NpyRows:
             pass
 
 
+class ArrayRows:
+    """Row blocks of an array already open in this process (a np.memmap, an h5py or zarr
+    array): slices are read by the task that needs them, so nothing is copied up front."""
+
+    ndim = 2
+
+    def __init__(self, a, name="A"):
+        self.a, self.name, self.shape, self.dtype = a, None, tuple(a.shape), np.dtype(a.dtype)
+        _check_matrix(self.shape, self.dtype, name)
+
+    def __getitem__(self, key):
+        return np.asarray(self.a[key])
+
+
 class H5Rows:
     """Row blocks of an HDF5 dataset; the file is opened once per process, read-only."""
 
