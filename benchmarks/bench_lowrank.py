@@ -15,7 +15,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from randla.demo import spectral_error, test_matrix
+from randla.demo import spectral_error, matrix_with_spectrum
 
 DENSE_SHAPE, DENSE_K = (20000, 5000), 100
 SPARSE_SHAPE, SPARSE_K, SPARSE_DENSITY = (200000, 50000), 50, 1e-4
@@ -29,7 +29,7 @@ def dense_spectrum():
 
 
 def build_dense(dtype=np.float64):
-    return test_matrix(*DENSE_SHAPE, dense_spectrum(), dtype=dtype, rng=0)
+    return matrix_with_spectrum(*DENSE_SHAPE, dense_spectrum(), dtype=dtype, rng=0)
 
 
 def build_sparse():

@@ -18,7 +18,7 @@ def _mix(X, signs):
     return X
 
 
-def test_matrix(m, n, s, *, dtype=np.float64, rng=0):
+def matrix_with_spectrum(m, n, s, *, dtype=np.float64, rng=0):
     """A = U diag(s) V^T with exactly the singular values ``s`` (len(s) <= min(m, n)).
 
     U and V are random orthonormal, built from randomized DCTs in O(m n log m) instead of a
@@ -27,8 +27,8 @@ def test_matrix(m, n, s, *, dtype=np.float64, rng=0):
     Examples
     --------
     >>> import numpy as np
-    >>> from randla.demo import test_matrix
-    >>> A = test_matrix(300, 100, 0.9 ** np.arange(100))
+    >>> from randla.demo import matrix_with_spectrum
+    >>> A = matrix_with_spectrum(300, 100, 0.9 ** np.arange(100))
     >>> bool(np.allclose(np.linalg.svd(A, compute_uv=False), 0.9 ** np.arange(100)))
     True
     """
@@ -79,7 +79,7 @@ def run(args):
     if not 1 <= k < min(m, n):
         raise SystemExit(f"randla demo: need 1 <= k < min(m, n) = {min(m, n)}, got k={k}")
     s = 1.0 / (1.0 + np.arange(min(m, n))) ** 1.5
-    t_build, A = _timed(lambda: test_matrix(m, n, s, rng=args.seed))
+    t_build, A = _timed(lambda: matrix_with_spectrum(m, n, s, rng=args.seed))
     print(f"test matrix {m} x {n} float64, sigma_i = (i+1)^-1.5, built in {t_build:.2f} s; "
           f"k = {k}, sigma_(k+1) = {s[k]:.3e}")
     print(f"{'method':<34}{'time [s]':>10}{'err/sigma_(k+1)':>18}{'max rel err s_1..k':>20}")

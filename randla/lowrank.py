@@ -191,18 +191,19 @@ def _fixed_rank(op, k, ell, q, normalizer, method, sketch, rng):
     return _svd_of_qb(Q, B, k)
 
 
-def _fixed_accuracy(op, tol, cap, q, normalizer, sketch, rng):
+def _fixed_accuracy(op, tol, cap, basis_cap, q, normalizer, sketch, rng):
     """randQB_EI (Yu, Gu, Li 2018): grow Q and B = Q^H A block by block; the residual energy
     ||A - QB||_F^2 = ||A||_F^2 - ||B||_F^2 is tracked without forming A - QB. The final
-    rank is the smallest r with ||A - Q B_r||_F <= tol ||A||_F (B_r: B's truncated SVD)."""
+    rank is the smallest r <= cap with ||A - Q B_r||_F <= tol ||A||_F (B_r: B's truncated
+    SVD). The basis may grow past cap, up to basis_cap, so that a capped result is accurate."""
     gen = check_random_state(rng)
     n = op.shape[1]
     energy = _fro_norm_sq(op)
     target = tol ** 2 * energy
     Q, B = None, np.zeros((0, n), dtype=op.dtype)
     width = 0
-    while width < cap and energy > target:
-        b = min(max(width, _FIRST_BLOCK), cap - width)
+    while width < basis_cap and energy > target:
+        b = min(max(width, _FIRST_BLOCK), basis_cap - width)
         S = _sketch.resolve(sketch, b, n, rng=gen, dtype=real_dtype(op.dtype))
         Y = project_out(_sketch_range(op, S), Q)
         for _ in range(q):
@@ -222,14 +223,14 @@ def _fixed_accuracy(op, tol, cap, q, normalizer, sketch, rng):
     # tail[r] = ||A - Q B_r||_F^2 = energy + sum_{i >= r} s_i^2
     tail = max(energy, 0.0) + np.concatenate([np.cumsum((s.astype(np.float64) ** 2)[::-1])[::-1],
                                               [0.0]])
-    met = np.nonzero(tail[1:] <= target)[0]
+    met = np.nonzero(tail[:min(cap, width) + 1] <= target)[0]
     if met.size == 0:
+        r = min(cap, width)
         warnings.warn(f"rsvd: tol={tol} not reached at the maximum rank {cap}; returning rank "
-                      f"{cap} (relative error ~{np.sqrt(tail[-1] / (target / tol ** 2)):.3g})",
+                      f"{r} (relative error ~{np.sqrt(tail[r] / (target / tol ** 2)):.3g})",
                       UserWarning, stacklevel=3)
-        r = cap
     else:
-        r = int(met[0]) + 1
+        r = max(int(met[0]), 1)
     return U[:, :r], s[:r], Vh[:r]
 
 
@@ -322,7 +323,8 @@ def rsvd(A, k=None, *, oversample=10, power_iters=None, normalizer="auto", metho
         if isinstance(sketch, _sketch.Sketcher):
             raise ValueError("with tol, sketch must be a name or a factory: blocks of "
                              "different sizes are drawn")
-        U, s, Vh = _fixed_accuracy(op, tol, cap, q, normalizer, sketch, rng)
+        basis_cap = min(cap + oversample, min(m, n)) if cap < min(m, n) else cap
+        U, s, Vh = _fixed_accuracy(op, tol, cap, basis_cap, q, normalizer, sketch, rng)
     if transpose:
         U, Vh = Vh.conj().T, U.conj().T
     U, Vh = _fix_signs(U, Vh)
