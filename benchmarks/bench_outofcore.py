@@ -101,7 +101,7 @@ def _child(method, path, rows, out):
     print(json.dumps({"time": elapsed}))
 
 
-def measure(method, path, rows=None, cold=False):
+def measure(method, path, rows=None, cold=False, residual=True):
     """Run one method in a child process; wall time, peak RssAnon, peak RSS (VmHWM)."""
     if cold:
         drop_page_cache()
@@ -126,7 +126,7 @@ def measure(method, path, rows=None, cold=False):
         result = json.loads(proc.stdout.read().decode().strip().splitlines()[-1])
         result.update(method=method, rows=rows, cold=cold, rss_anon_peak=anon, rss_peak=hwm,
                       passes=PASSES[method])
-        if os.path.exists(out):
+        if residual and os.path.exists(out):
             with np.load(out) as f:
                 result["S"] = f["S"][:5].tolist()
                 result["residual"] = relative_residual(path, f["U"], f["S"], f["Vh"], rows)
@@ -152,6 +152,7 @@ def main(argv=None):
     rn.add_argument("--rows", type=int, nargs="+", default=[0])
     rn.add_argument("--cold", action="store_true")
     rn.add_argument("--repeat", type=int, default=1)
+    rn.add_argument("--no-residual", action="store_true")
     ch = sub.add_parser("child")
     for name in ("method", "path", "rows", "out"):
         ch.add_argument(name)
@@ -165,7 +166,8 @@ def main(argv=None):
         for rows in args.rows:
             for method in args.methods:
                 for _ in range(args.repeat):
-                    print(json.dumps(measure(method, args.path, rows or None, args.cold)),
+                    print(json.dumps(measure(method, args.path, rows or None, args.cold,
+                                                     not args.no_residual)),
                           flush=True)
 
 
