@@ -16,8 +16,6 @@ Passes over A (each chunk read once per pass):
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
@@ -340,6 +338,8 @@ class SketchySVD:
 
     def __init__(self, shape, rank, *, range_size=None, core_size=None, sketch="gaussian",
                  rng=None, dtype=np.float64):
+        if len(shape) != 2:
+            raise ValueError(f"shape must be (m, n), got {shape}")
         m, n = (check_positive_int(v, "shape") for v in shape)
         self.shape = (m, n)
         self.rank = check_positive_int(rank, "rank")
@@ -469,6 +469,9 @@ def sketchy_svd(A, k, *, range_size=None, core_size=None, sketch="gaussian", rng
     True
     """
     from .operators import as_operator
+    A = np.asarray(A) if isinstance(A, (list, tuple)) else A
+    if len(A.shape) != 2:
+        raise ValueError(f"A must be 2-D, got shape {A.shape}")
     op = A if isinstance(A, Operator) else (
         None if isinstance(A, np.ndarray) or sp.issparse(A) else as_operator(A))
     dtype = working_dtype(A.dtype, "A") if op is None else op.dtype

@@ -3,7 +3,6 @@ import os
 
 import h5py
 import numpy as np
-import pytest
 import scipy.io
 import scipy.sparse as sp
 import zarr

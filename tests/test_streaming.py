@@ -180,3 +180,15 @@ def test_memmaps_stream_by_row_panels(rng, tmp_path, monkeypatch):
     U, S, Vh = randla.rsvd(op, 4, power_iters=1, rng=2)
     assert op.passes == 3
     np.testing.assert_allclose(S, 0.7 ** np.arange(4), rtol=1e-6)
+
+
+def test_reigh_and_centered_rsvd_accept_dask_arrays(rng):
+    Q = np.linalg.qr(rng.standard_normal((120, 120)))[0]
+    ev = 0.7 ** np.arange(120)
+    A = (Q * ev) @ Q.T
+    got = randla.reigh(da.from_array(A, chunks=(32, 120)), 4, rng=1)
+    np.testing.assert_allclose(np.sort(got.eigenvalues)[::-1], ev[:4], rtol=1e-8)
+    B = rng.standard_normal((200, 30)) * 0.5 ** np.arange(30) + 3.0
+    want = np.linalg.svd(B - B.mean(axis=0), compute_uv=False)[:3]
+    got = randla.rsvd(da.from_array(B, chunks=(64, 30)), 3, center=True, power_iters=4, rng=2)
+    np.testing.assert_allclose(got.S, want, rtol=1e-6)
