@@ -288,14 +288,13 @@ def memmap_operator(A, name: str = "A") -> DaskOperator:
 # -- single pass: Tropp, Yurtsever, Udell & Cevher (2017, 2019) ----------------------------------
 def _sketchy_chunk(a, left, right):
     """Contributions of chunk A_ij to the range (A Omega^T), co-range (Upsilon A) and core
-    (Phi A Psi^T) sketches. left = (Upsilon_i, Phi_i), right = (Omega_j, Psi_j)."""
+    (Phi A Psi^T) sketches. left = (Upsilon_i, Phi_i); right = [Omega_j; Psi_j] stacked, so
+    that A_ij is multiplied by both in one GEMM."""
     a = _dense(a)
     ups, phi = left
-    omega, psi = right
-    y = _times_st(a, omega)
-    x = _s_times(ups, a)
-    w = _s_times(phi, _times_st(a, psi))
-    return y, x, w
+    k = ups.shape[0]
+    both = _times_st(a, right)             # [A Omega^T, A Psi^T]
+    return both[:, :k], _s_times(ups, a), _s_times(phi, both[:, k:])
 
 
 class SketchySVD:
@@ -370,7 +369,9 @@ class SketchySVD:
         return self.Upsilon.block(start, stop, dtype), self.Phi.block(start, stop, dtype)
 
     def right_blocks(self, start, stop, dtype):
-        return self.Omega.block(start, stop, dtype), self.Psi.block(start, stop, dtype)
+        """[Omega; Psi] columns start:stop, stacked (one GEMM per chunk for both)."""
+        blocks = self.Omega.block(start, stop, dtype), self.Psi.block(start, stop, dtype)
+        return sp.vstack(blocks, format="csr") if any(map(sp.issparse, blocks)) else np.vstack(blocks)
 
     def update(self, H, row_start=0, col_start=0):
         """Add the block H (dense or sparse) to A at ``A[row_start:, col_start:]``."""
