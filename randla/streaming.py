@@ -329,7 +329,7 @@ class SketchySVD:
     >>> A = np.random.default_rng(0).standard_normal((100, 5)) @ np.random.default_rng(1).standard_normal((5, 80))
     >>> sk = SketchySVD(A.shape, 5, rng=0)
     >>> for i in range(0, 100, 30):      # rows arrive in blocks
-    ...     sk.update(A[i:i + 30], row_start=i)
+    ...     _ = sk.update(A[i:i + 30], row_start=i)
     >>> U, S, Vh = sk.finalize()
     >>> bool(np.allclose((U * S) @ Vh, A))
     True
