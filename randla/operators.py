@@ -235,9 +235,9 @@ def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Oper
     if type(A).__module__.startswith("dask."):
         from .streaming import DaskOperator
         return DaskOperator(A, name=name)
-    if isinstance(A, np.memmap):  # a file: row panels, one read per product (streaming.py)
-        from .streaming import memmap_operator
-        return memmap_operator(A, name=name)
+    if isinstance(A, np.memmap) or type(A).__module__.split(".")[0] in ("h5py", "zarr"):
+        from .streaming import file_operator  # a file: row panels, one read per product
+        return file_operator(A, name=name)
     if isinstance(A, spla.LinearOperator):
         if len(A.shape) != 2:
             raise ValueError(f"{name} must be 2-D, got shape {A.shape}")

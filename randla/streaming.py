@@ -277,10 +277,11 @@ class DaskOperator(Operator):
         return np.concatenate(out[1:1 + nr], axis=0), np.concatenate(out[1 + nr:], axis=1), out[0]
 
 
-def memmap_operator(A, name: str = "A") -> DaskOperator:
-    """A np.memmap as a :class:`DaskOperator` over row panels of 64 MiB: products read the
-    file panel by panel through the page cache (no private copy, no validation pass: NaN/Inf
-    show up in the products), and power iterations take one pass each."""
+def file_operator(A, name: str = "A") -> DaskOperator:
+    """A np.memmap, h5py.Dataset or zarr array as a :class:`DaskOperator` over row panels of
+    64 MiB: products read the file panel by panel (a memmap through the page cache, with no
+    private copy), there is no validation pass (NaN/Inf show up in the products), and power
+    iterations take one pass each."""
     from .io import ArrayRows, as_panels
     return DaskOperator(as_panels(ArrayRows(A, name)), name=name)
 

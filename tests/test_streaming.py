@@ -1,8 +1,10 @@
 """Out-of-core products and the single-pass SVD against in-memory references."""
 import dask.array as da
+import h5py
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import zarr
 
 import randla
 from randla.sketch import make
@@ -168,18 +170,23 @@ def test_sketchy_dtypes_and_update_validation(rng):
         SketchySVD((10, 8), 9)
 
 
-def test_memmaps_stream_by_row_panels(rng, tmp_path, monkeypatch):
+def test_memmaps_hdf5_and_zarr_arrays_stream_by_row_panels(rng, tmp_path, monkeypatch):
     A = _spectrum_matrix(rng, 400, 50, 0.7 ** np.arange(30))
     np.save(tmp_path / "a.npy", A)
     mm = np.load(tmp_path / "a.npy", mmap_mode="r")
     monkeypatch.setattr("randla.streaming._panel_rows", lambda shape, itemsize: 64)
     got = sketchy_svd(mm, 4, rng=2)
     np.testing.assert_allclose(got.S, sketchy_svd(A, 4, rng=2).S, rtol=1e-10)
-    op = randla.as_operator(mm)
-    assert isinstance(op, DaskOperator)
-    U, S, Vh = randla.rsvd(op, 4, power_iters=1, rng=2)
-    assert op.passes == 3
-    np.testing.assert_allclose(S, 0.7 ** np.arange(4), rtol=1e-6)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["a"] = A
+    zarr.save_array(str(tmp_path / "a.zarr"), A)
+    with h5py.File(tmp_path / "a.h5", "r") as f:
+        for stored in (mm, f["a"], zarr.open_array(str(tmp_path / "a.zarr"), mode="r")):
+            op = randla.as_operator(stored)
+            assert isinstance(op, DaskOperator)
+            U, S, Vh = randla.rsvd(op, 4, power_iters=1, rng=2)
+            assert op.passes == 3
+            np.testing.assert_allclose(S, 0.7 ** np.arange(4), rtol=1e-6)
 
 
 def test_reigh_and_centered_rsvd_accept_dask_arrays(rng):
