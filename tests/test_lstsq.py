@@ -46,7 +46,7 @@ def test_matches_lapack(rng, method, cond):
     # both solutions are backward stable: the difference is bounded by the conditioning
     err = np.linalg.norm(res.x - ref) / np.linalg.norm(ref)
     assert err <= 1e-13 * cond**2 * 1e-2 + 1e-13 * cond + 1e-14
-    assert res.residual_norm == pytest.approx(np.linalg.norm(b - A @ ref), rel=1e-10)
+    assert res.residual_norm == pytest.approx(np.linalg.norm(b - A @ ref), rel=1e-8)
     assert res.backward_error < 1e-14
     assert res.backward_error == pytest.approx(kw_exact(A, b, res.x)[0], rel=1.0, abs=1e-17)
 
