@@ -174,7 +174,7 @@ class KroneckerOperator(spla.LinearOperator):
     def _apply(self, F1, F2, X, shape_in):
         k = X.shape[1]
         X = X.T.reshape(k, *shape_in)
-        Y = np.einsum("ij,kjl,ml->kim", F1, X, F2, optimize=True)
+        Y = (F1 @ X) @ F2.T  # broadcast over the k images
         return Y.reshape(k, -1).T
 
     def _matmat(self, X):

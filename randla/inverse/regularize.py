@@ -12,6 +12,7 @@ import numbers
 from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.optimize as sopt
 
 from .._validation import check_finite, check_positive_int
@@ -101,33 +102,40 @@ def spectrum(A, b, *, rank=None, oversample=10, power_iters=2, rng=None):
 
     A :class:`~randla.inverse.problems.KroneckerOperator` A1 kron A2 is decomposed factor by
     factor (its SVD is the Kronecker product of theirs), so a 262144 x 262144 blur costs two
-    512 x 512 decompositions.
+    512 x 512 decompositions. A dense A (or factor) whose requested rank is at least half its
+    smaller dimension goes to LAPACK's SVD, which is then the cheaper of the two.
     """
-    import randla
-
     if isinstance(A, KroneckerOperator):
         return _kronecker_spectrum(A, b, rank, oversample, power_iters, rng)
     op = as_operator(A)
     m, n = op.shape
     b = _check_b(b, m)
     rank = min(m, n, 100) if rank is None else check_positive_int(rank, "rank")
-    U, s, Vh = randla.rsvd(A, rank, oversample=min(oversample, min(m, n) - rank),
-                           power_iters=power_iters, rng=rng)
+    U, s, Vh = _top_svd(A, rank, oversample, power_iters, rng)
     beta = U.conj().T @ b
     outside2 = max(float(np.linalg.norm(b) ** 2 - np.linalg.norm(beta) ** 2), 0.0)
     return Spectrum(np.asarray(s, dtype=float), beta, outside2, m, lambda c: Vh.conj().T @ c)
 
 
-def _kronecker_spectrum(A, b, rank, oversample, power_iters, rng):
+def _top_svd(A, k, oversample, power_iters, rng):
+    """The top-k SVD: randomized, or LAPACK's for a dense A when k >= min(m, n) / 2 (where a
+    randomized SVD costs more than the full one)."""
     import randla
 
+    if isinstance(A, np.ndarray) and 2 * k >= min(A.shape):
+        U, s, Vh = sla.svd(A, full_matrices=False, check_finite=False)
+        return U[:, :k], s[:k], Vh[:k]
+    return randla.rsvd(A, k, oversample=min(oversample, min(A.shape) - k),
+                       power_iters=power_iters, rng=rng)
+
+
+def _kronecker_spectrum(A, b, rank, oversample, power_iters, rng):
     m = A.shape[0]
     b = _check_b(b, m)
     svds = []
     for F in A.factors:
         k = min(F.shape) if rank is None else min(check_positive_int(rank, "rank"), min(F.shape))
-        svds.append(randla.rsvd(F, k, oversample=min(oversample, min(F.shape) - k),
-                                power_iters=power_iters, rng=rng))
+        svds.append(_top_svd(F, k, oversample, power_iters, rng))
     (U1, s1, V1h), (U2, s2, V2h) = svds
     B = b.reshape(A.out_shape)
     beta = (U1.conj().T @ B @ U2.conj()).ravel()
