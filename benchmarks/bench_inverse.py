@@ -6,13 +6,13 @@ scipy's LSQR with the same Tikhonov damping at matching error.
 
 Run alone: ``python -m benchmarks.bench_inverse [shaw|deblur]`` prints medians of 3.
 """
-import time
-
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
 from randla.inverse import Spectrum, choose_lambda, problems, tikhonov, tsvd
+
+from .bench_lstsq import median_time
 
 
 def noisy_shaw(n=4096, level=1e-3, seed=0):
@@ -115,22 +115,13 @@ class Deblur:
         return self.iters
 
 
-def _median_time(fun, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fun()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
-
-
 def main(which="shaw"):
     if which == "shaw":
         s = ShawRegularization()
         s.setup()
         for name, fun in [("tikhonov_rsvd", s._tikhonov), ("tsvd_rsvd", s._tsvd),
                           ("tikhonov_full_svd", s._full)]:
-            t, x = _median_time(fun, repeat=1 if name.endswith("full_svd") else 3)
+            t, x = median_time(fun, repeat=1 if name.endswith("full_svd") else 3)
             err = np.linalg.norm(x - s.x) / np.linalg.norm(s.x)
             print(f"shaw(4096) {name:18s} {t:8.3f} s  error {err:.4f}", flush=True)
     else:
@@ -138,7 +129,7 @@ def main(which="shaw"):
         d.setup()
         for name, fun in [("tikhonov_randla", d._randla),
                           (f"lsqr_{d.iters}_iters", lambda: d._lsqr(d.iters))]:
-            t, x = _median_time(fun)
+            t, x = median_time(fun)
             print(f"deblur 512 lam={d.lam:.3g} {name:18s} {t:8.3f} s  error {d._error(x):.4f}",
                   flush=True)
 

@@ -131,7 +131,7 @@ class SparseLstsq:
         return lsqr_relative_residual(self.A, self.b, self._solve("lsqr"))
 
 
-def _median_time(fun, repeat=3):
+def median_time(fun, repeat=3):
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -147,7 +147,7 @@ def main(which="dense"):
             suite.setup(shape)
             svd = sla.svd(sla.qr(suite.A, mode="r")[0][: shape[1]], full_matrices=False)
             for name in ["randla", "randla_sap", "numpy_gelsd", "scipy_gelsy"]:
-                t, x = _median_time(lambda: suite._solve(name))
+                t, x = median_time(lambda: suite._solve(name))
                 print(f"dense {shape} {name:12s} {t:8.3f} s  backward error "
                       f"{kw_backward_error(suite.A, suite.b, x, svd):.2e}", flush=True)
     else:
@@ -155,7 +155,7 @@ def main(which="dense"):
             suite = SparseLstsq()
             suite.setup(scaled)
             for name in ["randla", "lsqr"]:
-                t, x = _median_time(lambda: suite._solve(name))
+                t, x = median_time(lambda: suite._solve(name))
                 print(f"sparse scaled={scaled} {name:8s} {t:8.3f} s  relres "
                       f"{lsqr_relative_residual(suite.A, suite.b, x):.2e}", flush=True)
 
