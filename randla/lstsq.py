@@ -147,8 +147,6 @@ def lstsq(A, b, *, method="auto", sketch=None, ridge=0.0, tol=None, maxiter=None
 
 # -- validation ------------------------------------------------------------------------------
 def _check_rhs(b, m):
-    if not hasattr(b, "shape"):
-        b = np.asarray(b)
     b = np.asarray(b)
     if b.ndim not in (1, 2):
         raise ValueError(f"b must be 1-D or 2-D, got shape {b.shape}")
@@ -159,20 +157,23 @@ def _check_rhs(b, m):
     return (b[:, None], True) if b.ndim == 1 else (b, False)
 
 
+def check_real(value, name, *, low=0.0, high=math.inf, low_open=False):
+    """A finite real number in [low, high) (or (low, high) with ``low_open``), as float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not (math.isfinite(value) and (value > low if low_open else value >= low) and value < high):
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must be finite and in {bracket}{low}, {high}), got {value}")
+    return value
+
+
 def _check_ridge(ridge):
-    if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real):
-        raise TypeError(f"ridge must be a real number, got {type(ridge).__name__}")
-    if not math.isfinite(ridge) or ridge < 0:
-        raise ValueError(f"ridge must be finite and >= 0, got {ridge}")
-    return float(ridge)
+    return check_real(ridge, "ridge")
 
 
 def _check_tol(tol):
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
-        raise TypeError(f"tol must be a real number, got {type(tol).__name__}")
-    if not (0 < tol < 1):
-        raise ValueError(f"tol must be in (0, 1), got {tol}")
-    return float(tol)
+    return check_real(tol, "tol", low=0.0, high=1.0, low_open=True)
 
 
 def _choose_method(op):

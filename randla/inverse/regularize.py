@@ -8,7 +8,6 @@ needs, residual and solution norms for each parameter, costs O(rank) per paramet
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -16,6 +15,7 @@ import scipy.linalg as sla
 import scipy.optimize as sopt
 
 from .._validation import check_finite, check_positive_int
+from ..lstsq import check_real
 from ..operators import as_operator
 from .problems import KroneckerOperator
 
@@ -168,17 +168,11 @@ def _check_rule(rule, noise_level):
     if rule == "discrepancy":
         if noise_level is None:
             raise ValueError("rule='discrepancy' needs noise_level (the norm of the noise)")
-        if isinstance(noise_level, bool) or not isinstance(noise_level, numbers.Real) \
-                or not (noise_level > 0 and math.isfinite(noise_level)):
-            raise ValueError(f"noise_level must be a positive number, got {noise_level!r}")
+        check_real(noise_level, "noise_level", low_open=True)
 
 
 def _check_lam(lam):
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
-        raise TypeError(f"lam must be a real number, got {type(lam).__name__}")
-    if not (lam >= 0 and math.isfinite(lam)):
-        raise ValueError(f"lam must be finite and >= 0, got {lam}")
-    return float(lam)
+    return check_real(lam, "lam")
 
 
 # -- parameter choice for Tikhonov -------------------------------------------------------------
