@@ -85,7 +85,7 @@ def deriv2(n=256):
 
 
 def phillips(n=256):
-    """Phillips' problem: K(s, t) = phi(s - t), phi(u) = 1 + cos(pi u / 3) for |u| < 3, on
+    """Phillips' problem: K(s, t) = phi(s - t), phi(u) = 1 + cos(pi u / 3) for abs(u) < 3, on
     [-6, 6]; x = phi. Collocation at cell midpoints with the cell integrals of phi done exactly
     (Hansen uses Galerkin); A is a symmetric Toeplitz matrix, mildly ill-posed."""
     n = _check_n(n)

@@ -70,7 +70,7 @@ class Spectrum:
         return np.logspace(np.log10(lo), np.log10(hi), num)
 
     def picard(self):
-        """(sigma_i, |u_i^H b|, |u_i^H b| / sigma_i): the data of a Picard plot."""
+        """``(sigma_i, abs(u_i^H b), abs(u_i^H b) / sigma_i)``: the data of a Picard plot."""
         with np.errstate(divide="ignore"):
             return self.s, np.abs(self.beta), np.abs(self.beta) / self.s
 
