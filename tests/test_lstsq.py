@@ -145,7 +145,7 @@ def test_ridge_matches_augmented_lapack(rng, method):
 
 
 def test_ridge_sketch_size_follows_statistical_dimension(rng):
-    m, n = 4000, 300
+    m, n = 2000, 300
     s = np.logspace(0, -8, n)
     A = with_spectrum(rng, m, n, s)
     ridge = 1e-1
