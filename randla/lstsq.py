@@ -366,16 +366,30 @@ class SketchPreconditioner:
 
     def backward_error(self, g, r, x, fro=None):
         """Karlson-Walden estimate ||(M + mu^2 I)^{-1/2} g|| / ||x|| / ||A||_F per column, with
-        g = A^H r - ridge x and mu = ||[r; sqrt(ridge) x]|| / ||x||."""
-        if self._svd is None:
-            self._svd = _svd_of_r(self.R)
-        s, V = self._svd
-        return _kw_from_singular_values(s, V, g, r, x, self.ridge, fro or self.fro)
+        g = A^H r - ridge x and mu = ||[r; sqrt(ridge) x]|| / ||x||.
+
+        Exact (for M) from the SVD of R when it is at hand or cheap (n <= 256). Otherwise the
+        upper estimate min(||R^-H g||, ||g|| / mu): each term bounds the sum
+        sum_i c_i^2 / (sigma_i^2 + mu^2), and the smaller is within sqrt(2) of it when mu lies
+        outside [sigma_min, sigma_max]; it avoids an O(n^3) SVD that would cost as much as
+        the solve."""
+        fro = fro or self.fro
+        if self._svd is None and self.n <= _EXACT_KW_MAX_N:
+            _, s, Vh = sla.svd(self.R, full_matrices=False, check_finite=False)
+            self._svd = (s, Vh.conj().T)
+        if self._svd is not None:
+            s, V = self._svd
+            return _kw_from_singular_values(s, V, g, r, x, self.ridge, fro)
+        xn = np.linalg.norm(x, axis=0)
+        mu = np.linalg.norm(r, axis=0) / np.where(xn > 0, xn, 1.0)
+        w = np.linalg.norm(sla.solve_triangular(self.R, g, trans="C", check_finite=False), axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            est = np.minimum(w, np.where(mu > 0, np.linalg.norm(g, axis=0) / mu, np.inf))
+        return np.where(xn > 0, est / np.where(xn > 0, xn, 1.0), 0.0) / max(fro, 1e-300)
 
 
-def _svd_of_r(R):
-    _, s, Vh = sla.svd(R, full_matrices=False, check_finite=False)
-    return s, Vh.conj().T
+#: Largest n for which the backward error estimate pays for an exact SVD of R.
+_EXACT_KW_MAX_N = 256
 
 
 def _kw_from_singular_values(s, V, g, r, x, ridge, fro):

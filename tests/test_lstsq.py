@@ -238,3 +238,15 @@ def test_bad_data(rng):
         randla.lstsq(A.T, np.ones(10))
     with pytest.raises(TypeError, match="dense A"):
         randla.lstsq(sp.csr_matrix(A), np.ones(100), method="direct")
+
+
+def test_cheap_backward_error_bound_for_large_n(rng):
+    """n > 256: the estimate skips the SVD; it must still bound the exact Karlson-Walden
+    estimate from above, within a modest factor."""
+    m, n = 3000, 300
+    A = with_spectrum(rng, m, n, np.logspace(0, -5, n))
+    b = A @ rng.standard_normal(n) + 1e-8 * rng.standard_normal(m)
+    res = randla.lstsq(A, b, method="iterative_sketching", rng=rng)
+    exact = kw_exact(A, b, res.x)[0]
+    assert 0.5 * exact <= res.backward_error <= 100 * exact + 1e-17
+    assert res.backward_error < 1e-14
