@@ -253,10 +253,9 @@ class OPU:
 
     def _lit_field(self, start, n_pixels):
         """Field of ``n_pixels`` lit mirrors from ``start``: the sum of those columns of H."""
-        if n_pixels == 0:
-            return np.zeros(self.n_out, np.complex64)
-        ones = np.ones((1, 1), np.uint8)
-        return self.medium.field(ones, col0=start, group=n_pixels)[0]
+        ones = np.ones((1, 1 if n_pixels else 0), np.uint8)
+        return self.medium.field(ones, col0=start, group=max(1, n_pixels),
+                                 dtype=np.complex128)[0]
 
     @property
     def bias_field(self) -> np.ndarray:

@@ -146,6 +146,6 @@ def _with_data(X, values):
     """``values`` shaped like X: dense as is, sparse with X's pattern (zeros dropped)."""
     if not sp.issparse(X):
         return values
-    out = sp.csr_matrix((values, X.indices, X.indptr), shape=X.shape)
+    out = sp.csr_matrix((values, X.indices.copy(), X.indptr.copy()), shape=X.shape)
     out.eliminate_zeros()
     return out

@@ -121,10 +121,16 @@ class LinearProjection:
         opu = self.opu
         c = opu.reserved_field
         a = opu.field(X)
-        cr = opu.expose(c[None, :], new_call=False)[0].astype(np.float64)
-        c1 = opu.expose(a + c, new_call=False).astype(np.float64)
-        c0 = opu.expose(a, new_call=False).astype(np.float64)
-        self.mask_ = cr > max(self.min_reference * cr.mean(), 0.0)
+        cr = opu.expose(c[None, :], new_call=False)[0]
+        c1 = opu.expose(a + c, new_call=False)
+        c0 = opu.expose(a, new_call=False)
+        return self.from_frames(c1, c0, cr)
+
+    def from_frames(self, c1, c0, cr) -> np.ndarray:
+        """``R x`` from the counts of the frames ``x + r`` (c1), ``x`` (c0) and ``r`` (cr):
+        ``(c1 - c0 - cr) / (2 sqrt(cr))`` over the calibrated scale; sets ``mask_``."""
+        c1, c0, cr = (np.asarray(c, dtype=np.float64) for c in (c1, c0, cr))
+        self.mask_ = cr > self.min_reference * cr.mean()
         denom = 2.0 * np.sqrt(np.where(self.mask_, cr, 1.0)) * self.scale_
         return np.where(self.mask_, (c1 - c0 - cr) / denom, 0.0)
 
