@@ -43,7 +43,7 @@ def _lightonml_opu(n_features, n_out):
 
 
 def _binary(batch, n, seed=0):
-    return (np.random.default_rng(seed).random((batch, n), dtype=np.float32) < 0.5).astype(np.uint8)
+    return np.random.default_rng(seed).integers(0, 2, size=(batch, n), dtype=np.uint8)
 
 
 def cgemm_rate(k=8192, m=1024, n=1000, repeat=3):
