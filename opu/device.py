@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from randla._validation import check_positive_int, check_random_state
 
-from .medium import TILE_BYTES, Medium
+from .medium import TILE_BYTES, Medium, as_batch
 
 #: The real device's DMD: 1140 x 912 binary micromirrors.
 DMD_SHAPE = (1140, 912)
@@ -343,12 +343,7 @@ class OPU:
 
 def check_binary(X, n_features, name="X"):
     """X as a 2-D bool/uint8 dense or sparse batch of 0/1 with ``n_features`` columns."""
-    if not sp.issparse(X):
-        X = np.asarray(X)
-        if X.ndim == 1:
-            X = X.reshape(1, -1)
-    if X.ndim != 2 or X.shape[1] != n_features:
-        raise ValueError(f"{name} must have shape (batch, {n_features}), got {X.shape}")
+    X = as_batch(X, n_features, name)
     if X.dtype == np.bool_:
         return X
     if X.dtype.kind not in "iu":

@@ -133,8 +133,8 @@ class Medium:
         Notes
         -----
         H is generated tile by tile (``tile_bytes``); a real X multiplies the interleaved
-        (real, imaginary) tile as one real GEMM, half the flops of a complex GEMM. Columns of a
-        sparse X that hold no entry are never generated.
+        (real, imaginary) tile as one real GEMM, half the flops of a complex GEMM. Tiles of
+        columns where X is all zero are never generated.
         """
         vector = getattr(X, "ndim", 2) == 1
         group = check_positive_int(group, "group")
@@ -177,8 +177,8 @@ class Medium:
         for c0 in range(0, n_cols, w):
             c1 = min(n_cols, c0 + w)
             Xt = X[:, c0:c1]
-            if sparse and Xt.nnz == 0:
-                continue
+            if (Xt.nnz == 0) if sparse else not Xt.any():
+                continue  # dark mirrors: their columns of H are never generated
             T = self._tile_t(rows, (col0 + c0 * group, col0 + c1 * group), dtype, group)
             if complex_x:
                 Xt = Xt.astype(dtype, copy=False)
@@ -211,14 +211,20 @@ def _field_dtype(x_dtype):
     return np.dtype(np.complex128 if x_dtype in (np.float64, np.complex128) else np.complex64)
 
 
-def _check_input(X, n_in, name="X"):
-    """A 2-D dense or sparse numeric X with n_in columns (1-D X becomes one row)."""
+def as_batch(X, n_cols, name="X"):
+    """X as a 2-D dense or sparse batch with ``n_cols`` columns (1-D X becomes one row)."""
     if not sp.issparse(X):
         X = np.asarray(X)
     if X.ndim == 1:
         X = X.reshape(1, -1)
-    if X.ndim != 2 or X.shape[1] != n_in:
-        raise ValueError(f"{name} must have shape (batch, {n_in}), got {X.shape}")
+    if X.ndim != 2 or X.shape[1] != n_cols:
+        raise ValueError(f"{name} must have shape (batch, {n_cols}), got {X.shape}")
+    return X
+
+
+def _check_input(X, n_in, name="X"):
+    """A 2-D dense or sparse numeric, finite X with n_in columns."""
+    X = as_batch(X, n_in, name)
     if X.dtype.kind not in "biufc" or X.dtype == np.float16:
         raise TypeError(f"{name} must be bool, integer, float32/64 or complex, got {X.dtype}")
     data = X.data if sp.issparse(X) else X.reshape(X.shape[0], -1)
