@@ -21,8 +21,6 @@ STREAM_IMAG = 17
 TILE_BYTES = 256 * 2**20
 #: Widest output tile: keeps the GEMM temporaries small when n_out is in the millions.
 _MAX_OUT_TILE = 4096
-#: Tile size per batch row when the batch is small (stays in the processor's cache).
-_CACHE_TILE_BYTES = 2 * 2**20
 _SCALE = np.sqrt(0.5)
 
 
@@ -162,9 +160,9 @@ class Medium:
         item = np.dtype(dtype).itemsize
         product = batch * n_rows * item
         per_col = (group + 1) * n_rows * item + batch * item
-        # A small batch re-reads the tile once per row: keep the tile in cache instead.
-        budget = min(self.tile_bytes, _CACHE_TILE_BYTES * max(1, batch) + product)
-        return int(max(1, min(n_cols, (budget - product) // per_col)))
+        # Large tiles even for one row: each tile costs two parallel launches of the generator,
+        # which on a busy machine cost far more than re-reading the tile from memory.
+        return int(max(1, min(n_cols, (self.tile_bytes - product) // per_col)))
 
     def _accumulate(self, X, Y, rows, dtype, col0=0, group=1):
         """Y += X @ H[rows].T, one input tile at a time."""
