@@ -147,7 +147,7 @@ class RsvdSparse:
 
     def setup(self):
         rng = np.random.default_rng(0)
-        V = sp.random(N_IN, 10, density=2e-3, random_state=rng, format="csc")
+        V = sp.random(N_IN, 10, density=2e-4, random_state=rng, format="csc")
         A = sp.csr_matrix(rng.standard_normal((2000, 10)) * np.geomspace(100, 1, 10)) @ V.T
         self.A = (A + 0.1 * sp.random(2000, N_IN, density=1e-5, random_state=rng)).tocsr()
 
