@@ -136,7 +136,7 @@ class Medium:
         """
         vector = getattr(X, "ndim", 2) == 1
         group = check_positive_int(group, "group")
-        n_cols = self.n_in if col0 is None else X.shape[-1]
+        n_cols = self.n_in if col0 is None else (X.shape if sp.issparse(X) else np.shape(X))[-1]
         col0 = 0 if col0 is None else check_positive_int(col0, "col0", minimum=0)
         if col0 + n_cols * group > self.n_in:
             raise ValueError(f"X has {n_cols} columns of {group} pixels from pixel {col0}: "
@@ -149,9 +149,13 @@ class Medium:
         Y = np.zeros((X.shape[0], r1 - r0), dtype=dtype)
         if sp.issparse(X):
             X = X.tocsc()
-        for o0 in range(r0, r1, _MAX_OUT_TILE):
-            o1 = min(r1, o0 + _MAX_OUT_TILE)
-            self._accumulate(X, Y[:, o0 - r0:o1 - r0], (o0, o1), dtype, col0, group)
+        # a batch so large that its products alone fill the budget is taken in slices
+        rows = max(1, self.tile_bytes // 4 // (min(r1 - r0, _MAX_OUT_TILE) * dtype.itemsize))
+        for b0 in range(0, X.shape[0], rows):
+            for o0 in range(r0, r1, _MAX_OUT_TILE):
+                o1 = min(r1, o0 + _MAX_OUT_TILE)
+                self._accumulate(X[b0:b0 + rows], Y[b0:b0 + rows, o0 - r0:o1 - r0], (o0, o1),
+                                 dtype, col0, group)
         return Y[0] if vector else Y
 
     def _in_tile_width(self, batch, n_cols, n_rows, dtype, group=1):

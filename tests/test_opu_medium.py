@@ -86,6 +86,13 @@ def test_field_is_tile_invariant(tile, batch):
     np.testing.assert_allclose(Y, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
 
 
+def test_large_batches_are_sliced_within_the_budget(rng):
+    X = rng.standard_normal((300, 400)).astype(np.float32)
+    M = Medium(400, 60, seed=_seed(rng), tile_bytes=2**16)  # 34 rows of products per slice
+    ref = X.astype(np.float64) @ M.block(dtype=np.complex128).T
+    np.testing.assert_allclose(M.field(X), ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
 @pytest.mark.parametrize("kind", ["uint8", "bool", "float32", "float64", "complex64",
                                   "complex128", "sparse", "sparse_complex"])
 def test_field_matches_float64_reference(kind, rng):
