@@ -508,16 +508,3 @@ def residual_and_gradient(op, b, x):
 
 def _default_maxiter(tol, rate):
     return int(math.ceil(2 * math.log(tol) / math.log(max(rate, 1e-3)))) + 20
-
-
-class _CallableModule(type(math)):
-    """``randla.lstsq`` names both this module and the function: importing the module makes
-    Python bind the package attribute to the module, so the module calls the function."""
-
-    def __call__(self, *args, **kwargs):
-        return lstsq(*args, **kwargs)
-
-
-import sys  # noqa: E402
-
-sys.modules[__name__].__class__ = _CallableModule
