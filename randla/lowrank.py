@@ -114,12 +114,12 @@ def _power_range(op, S, q, normalizer):
 
 
 def _extend_basis(W, P):
-    """Orthonormal columns spanning W's part orthogonal to the orthonormal P (block
-    Gram-Schmidt twice, then CholeskyQR). When W is (nearly) inside range(P), Householder QR
-    of [P, W] completes the basis with directions orthogonal to P instead."""
+    """Orthonormal columns spanning W's part orthogonal to the orthonormal P (BCGS2: project,
+    CholeskyQR, twice). When W is (nearly) inside range(P), Householder QR of [P, W]
+    completes the basis with directions orthogonal to P instead."""
     if P is None or P.shape[1] == 0:
         return cholqr(W)
-    Q = cholqr(project_out(project_out(W, P), P))
+    Q = cholqr(project_out(W, P))
     Q = cholqr(project_out(Q, P))
     tol = 100 * np.finfo(Q.dtype).eps * max(Q.shape)
     ortho = max(np.abs(P.conj().T @ Q).max(), np.abs(Q.conj().T @ Q - np.eye(Q.shape[1])).max())
