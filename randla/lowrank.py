@@ -17,7 +17,7 @@ from . import sketch as _sketch
 from ._orth import (NORMALIZERS, between_products, cholqr, final_basis, householder,
                     orthonormalize, project_out, qr_factor)
 from ._validation import check_positive_int, check_random_state, real_dtype
-from .operators import (AdjointOperator, CenteredOperator, Operator, ResidualOperator,
+from .operators import (AdjointOperator, CenteredOperator, ResidualOperator,
                         as_operator)
 
 __all__ = ["rsvd", "reigh", "estimate_error", "SVDResult", "EighResult", "ErrorEstimate",
