@@ -33,7 +33,8 @@ def build_dense(dtype=np.float64):
 
 
 def build_sparse():
-    return sp.random(*SPARSE_SHAPE, density=SPARSE_DENSITY, format="csr", random_state=0)
+    return sp.random(*SPARSE_SHAPE, density=SPARSE_DENSITY, format="csr",
+                     random_state=np.random.default_rng(0))
 
 
 def sparse_sigma(A):

@@ -15,9 +15,9 @@ import scipy.linalg as sla
 
 from . import sketch as _sketch
 from ._orth import (NORMALIZERS, between_products, cholqr, final_basis, householder,
-                    orthonormalize, project_out)
+                    orthonormalize, project_out, qr_factor)
 from ._validation import check_positive_int, check_random_state, real_dtype
-from .operators import (AdjointOperator, CenteredOperator, Operator, ResidualOperator,
+from .operators import (AdjointOperator, CenteredOperator, ResidualOperator,
                         as_operator)
 
 __all__ = ["rsvd", "reigh", "estimate_error", "SVDResult", "EighResult", "ErrorEstimate",
@@ -114,12 +114,12 @@ def _power_range(op, S, q, normalizer):
 
 
 def _extend_basis(W, P):
-    """Orthonormal columns spanning W's part orthogonal to the orthonormal P (block
-    Gram-Schmidt twice, then CholeskyQR). When W is (nearly) inside range(P), Householder QR
-    of [P, W] completes the basis with directions orthogonal to P instead."""
+    """Orthonormal columns spanning W's part orthogonal to the orthonormal P (BCGS2: project,
+    CholeskyQR, twice). When W is (nearly) inside range(P), Householder QR of [P, W]
+    completes the basis with directions orthogonal to P instead."""
     if P is None or P.shape[1] == 0:
         return cholqr(W)
-    Q = cholqr(project_out(project_out(W, P), P))
+    Q = cholqr(project_out(W, P))
     Q = cholqr(project_out(Q, P))
     tol = 100 * np.finfo(Q.dtype).eps * max(Q.shape)
     ortho = max(np.abs(P.conj().T @ Q).max(), np.abs(Q.conj().T @ Q - np.eye(Q.shape[1])).max())
@@ -144,14 +144,27 @@ def _krylov_qb(op, S, q):
     return np.hstack(Qs), np.hstack(Zs).conj().T
 
 
+def _small_svd(B):
+    try:
+        return sla.svd(B, full_matrices=False, check_finite=False)
+    except np.linalg.LinAlgError:  # gesdd rarely fails to converge; gesvd is the safe path
+        return sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesvd")
+
+
 def _svd_of_qb(Q, B, k):
+    """Top-k SVD of Q B. A wide B (l x n) is first reduced by CholeskyQR of B^H = P R, so
+    LAPACK's SVD runs on the l x l R^H instead of a Householder bidiagonalization of B."""
     if not np.all(np.isfinite(B)):
         raise ValueError("A produced NaN or Inf in products (check the LinearOperator)")
-    try:
-        Ub, s, Vh = sla.svd(B, full_matrices=False, check_finite=False)
-    except np.linalg.LinAlgError:  # gesdd rarely fails to converge; gesvd is the safe path
-        Ub, s, Vh = sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesvd")
-    return Q @ Ub[:, :k], s[:k], Vh[:k]
+    ell, n = B.shape
+    if n > 2 * ell:
+        P, R = qr_factor(np.ascontiguousarray(B.conj().T))
+        Ub, s, Wh = _small_svd(R.conj().T)
+        Vh = Wh[:k] @ P.conj().T
+    else:
+        Ub, s, Vh = _small_svd(B)
+        Vh = Vh[:k]
+    return Q @ Ub[:, :k], s[:k], Vh
 
 
 def _fix_signs(U, Vh):

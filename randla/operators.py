@@ -259,6 +259,8 @@ def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Oper
     dtype = working_dtype(A.dtype, name)
     if A.dtype != dtype:
         A = A.astype(dtype)
-    if check_finite_values:
+    # A finite sum proves every entry finite in one read without a boolean temporary of A's
+    # size; a non-finite sum (NaN/Inf, or overflow) gets the exact check.
+    if check_finite_values and not np.isfinite(np.sum(A)):
         check_finite(A, name)
     return DenseOperator(A, dtype)

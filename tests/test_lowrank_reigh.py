@@ -30,7 +30,8 @@ def test_reigh_matches_eigh_on_indefinite(rng, complex_):
     assert np.all(np.diff(res.eigenvalues) >= 0)  # ascending, as numpy.linalg.eigh
     V = res.eigenvectors
     np.testing.assert_allclose(V.conj().T @ V, np.eye(8), atol=1e-10)
-    np.testing.assert_allclose(A @ V, V * res.eigenvalues, atol=1e-6)
+    # residual of the k-th pair ~ |w_(k+p+1)| (w_(k+p+1) / w_k)^(2q+1) ~ 1e-6 here
+    np.testing.assert_allclose(A @ V, V * res.eigenvalues, atol=5e-5)
     top = V[np.argmax(np.abs(V), axis=0), np.arange(8)]
     np.testing.assert_allclose(top.imag, 0, atol=1e-12)
     assert np.all(top.real > 0)
