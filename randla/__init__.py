@@ -19,6 +19,7 @@ _EXPORTS = {
     "estimate_error": "randla.lowrank",
     "SVDResult": "randla.lowrank",
     "EighResult": "randla.lowrank",
+    "ErrorEstimate": "randla.lowrank",
     # out-of-core / single pass (randla.streaming)
     "sketchy_svd": "randla.streaming",
     # least squares (randla.lstsq)
