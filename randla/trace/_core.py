@@ -100,7 +100,8 @@ def square_operator(A, n=None, *, symmetric=False, name="A") -> _Counted:
         if n is None:
             raise ValueError(f"{name} is a matvec callable: pass its size n")
         n = check_positive_int(n, "n")
-        A = spla.LinearOperator((n, n), matvec=lambda x: np.asarray(A(np.ravel(x))),
+        func = A
+        A = spla.LinearOperator((n, n), matvec=lambda x: np.asarray(func(np.ravel(x))),
                                 rmatvec=_no_adjoint, dtype=np.float64)
     op = as_operator(A, name)
     if op.shape[0] != op.shape[1]:
@@ -217,19 +218,23 @@ def run(state, m, adaptive, tol, atol, first):
     """Grow ``state`` to the budget ``m`` at once, or, when adaptive, by doubling from ``first``
     matvecs until its error estimate is at most max(atol, tol * |estimate|) or m is spent.
 
-    ``state.grow(budget)`` spends up to ``budget`` matvecs in total; ``state.estimate()``
-    returns (estimate, error)."""
+    ``state.grow(budget)`` brings the state to ``budget`` matvecs (states with ``restarts =
+    True`` start over, so the budgets they can still afford shrink by what was spent);
+    ``state.estimate()`` returns (estimate, error)."""
     if not adaptive:
         state.grow(m)
         return state.estimate()
+    restarts = getattr(state, "restarts", False)
     budget = min(m, first)
     while True:
         state.grow(budget)
         est, err = state.estimate()
         target = max(atol or 0.0, (tol or 0.0) * float(np.linalg.norm(est)))
-        if err <= target or budget >= m:
+        left = m - state.op.matvecs if restarts else m
+        nxt = min(2 * budget, left)
+        if err <= target or nxt <= budget:
             return est, err
-        budget = min(m, 2 * budget)
+        budget = nxt
 
 
 def sample_error(samples):

@@ -110,8 +110,8 @@ def xtrace(A, m=None, *, tol=None, atol=None, sketch="sphere", normalize=False, 
     Examples
     --------
     >>> import numpy as np, randla.trace as rt
-    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((400, 400)))[0]
-    >>> A = (U * 0.9 ** np.arange(400)) @ U.T
+    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((200, 200)))[0]
+    >>> A = (U * 0.9 ** np.arange(200)) @ U.T
     >>> t = rt.xtrace(A, 60, rng=0)
     >>> bool(abs(t - np.trace(A)) < 0.05 * np.trace(A))
     True
@@ -180,8 +180,8 @@ def xnystrace(A, m=None, *, tol=None, atol=None, sketch="sphere", normalize=Fals
     Examples
     --------
     >>> import numpy as np, randla.trace as rt
-    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((400, 400)))[0]
-    >>> A = (U * 0.9 ** np.arange(400)) @ U.T
+    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((200, 200)))[0]
+    >>> A = (U * 0.9 ** np.arange(200)) @ U.T
     >>> t = rt.xnystrace(A, 60, rng=0)
     >>> bool(abs(t - np.trace(A)) < 0.05 * np.trace(A))
     True

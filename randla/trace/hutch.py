@@ -92,6 +92,8 @@ class _HutchPP:
     """Adaptive Hutch++: Q spans A S; exact trace on range(Q), Hutchinson on the rest.
     Not extendable (A Q changes with Q), so a larger budget starts over."""
 
+    restarts = True
+
     def __init__(self, op, vectors):
         self.op, self.vectors, self.budget = op, vectors, 0
 
@@ -127,13 +129,14 @@ def hutchpp(A, m=None, *, tol=None, atol=None, sketch="rademacher", normalize=Fa
     -------
     TraceResult
         ``.error`` is the standard error of the Hutchinson part. In adaptive mode each doubling
-        starts over (A Q cannot be reused), so up to twice the final budget is spent.
+        starts over (A Q cannot be reused): the products of the earlier rounds count against
+        the cap ``m``.
 
     Examples
     --------
     >>> import numpy as np, randla.trace as rt
-    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((400, 400)))[0]
-    >>> A = (U * 0.9 ** np.arange(400)) @ U.T
+    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((200, 200)))[0]
+    >>> A = (U * 0.9 ** np.arange(200)) @ U.T
     >>> t = rt.hutchpp(A, 60, sketch="gaussian", rng=0)
     >>> bool(abs(t - np.trace(A)) < 0.05 * np.trace(A))
     True
@@ -201,8 +204,8 @@ def na_hutchpp(A, m=None, *, tol=None, atol=None, sketch="rademacher", normalize
     Examples
     --------
     >>> import numpy as np, randla.trace as rt
-    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((400, 400)))[0]
-    >>> A = (U * 0.9 ** np.arange(400)) @ U.T
+    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((200, 200)))[0]
+    >>> A = (U * 0.9 ** np.arange(200)) @ U.T
     >>> t = rt.na_hutchpp(A, 120, sketch="gaussian", rng=0)
     >>> bool(abs(t - np.trace(A)) < 0.05 * np.trace(A))
     True
@@ -294,8 +297,8 @@ def nystrompp(A, m=None, *, tol=None, atol=None, sketch="gaussian", normalize=Fa
     Examples
     --------
     >>> import numpy as np, randla.trace as rt
-    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((400, 400)))[0]
-    >>> A = (U * 0.9 ** np.arange(400)) @ U.T
+    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((200, 200)))[0]
+    >>> A = (U * 0.9 ** np.arange(200)) @ U.T
     >>> t = rt.nystrompp(A, 60, rng=0)
     >>> bool(abs(t - np.trace(A)) < 0.05 * np.trace(A))
     True
