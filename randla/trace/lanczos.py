@@ -12,6 +12,7 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
+from .._validation import check_positive_int
 from ._core import TraceResult, run, sample_error, setup
 
 _FUNCTIONS = {
@@ -161,7 +162,8 @@ def slq(A, f, m=None, *, degree=30, tol=None, atol=None, reorth="full", sketch="
         Applied to arrays of Ritz values. "log", "inv" and "sqrt" need A positive definite.
     m : int, optional
         Products with A to spend: ``m // degree`` test vectors of ``degree`` Lanczos steps each
-        (fewer when a Krylov space becomes invariant). With ``tol``/``atol``, the cap.
+        (fewer when a Krylov space becomes invariant). With ``tol``/``atol``, the cap
+        (default ``degree * n``).
     degree : int
         Lanczos steps (quadrature nodes) per test vector.
     tol, atol : float, optional
@@ -191,10 +193,9 @@ def slq(A, f, m=None, *, degree=30, tol=None, atol=None, reorth="full", sketch="
     func, positive = _resolve_function(f)
     if reorth not in _REORTH:
         raise ValueError(f"reorth must be one of {_REORTH}, got {reorth!r}")
-    op, vectors, m, adaptive = setup(A, m, tol, atol, n, sketch, normalize, rng, 1,
-                                     symmetric=True)
-    from .._validation import check_positive_int
     degree = check_positive_int(degree, "degree")
+    op, vectors, m, adaptive = setup(A, m, tol, atol, n, sketch, normalize, rng, 1,
+                                     symmetric=True, default_cap=lambda size: degree * size)
     if m < degree:
         raise ValueError(f"m must be >= degree = {degree} (one test vector), got {m}")
     state = _SLQ(op, vectors, func, positive, min(degree, op.shape[0]), reorth)
