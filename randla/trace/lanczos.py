@@ -41,8 +41,8 @@ def lanczos(op, V, steps, reorth="full"):
 
     Returns (alpha, beta, lengths): column c's tridiagonal matrix has diagonal
     ``alpha[:lengths[c], c]`` and off-diagonal ``beta[:lengths[c] - 1, c]``. A column stops early
-    when its Krylov space becomes invariant. ``reorth`` is "full" (two Gram-Schmidt passes
-    against the whole basis at every step), "partial" (Simon's omega recurrence monitors the
+    when its Krylov space becomes invariant. ``reorth`` is "full" (Gram-Schmidt against the
+    whole basis at every step, repeated when it cancels much), "partial" (Simon's omega recurrence monitors the
     loss of orthogonality and reorthogonalizes only when it exceeds sqrt(eps)) or "none".
     """
     n, b = V.shape
@@ -51,31 +51,37 @@ def lanczos(op, V, steps, reorth="full"):
     lengths = np.full(b, steps)
     active = np.ones(b, dtype=bool)
     basis = np.empty((b, steps, n), V.dtype) if reorth != "none" else None
-    q, q_prev = np.asfortranarray(V), np.zeros_like(V, order="F")
+    q, q_prev, tmp = np.ascontiguousarray(V), np.zeros_like(V), np.empty_like(V)
     beta_prev = np.zeros(b)
     omega, omega_prev = np.zeros((steps + 1, b)), np.zeros((steps + 1, b))
     omega[0] = 1.0
     force = np.zeros(b, dtype=bool)  # partial: reorthogonalize twice in a row
     norm_est = np.zeros(b)
     for j in range(steps):
-        cols = np.flatnonzero(active)
         if basis is not None:
             basis[:, j] = q.T
-        w = np.zeros_like(q, order="F")
-        w[:, cols] = op.matmat(q[:, cols])
+        if active.all():
+            w = np.ascontiguousarray(op.matmat(q))
+        else:
+            w = np.zeros_like(q)
+            w[:, active] = op.matmat(q[:, active])
         a = np.einsum("ij,ij->j", q, w)
         alpha[j] = a
-        w -= q * a + q_prev * beta_prev
+        w -= np.multiply(q, a, out=tmp)            # in place: no n x b temporaries per step
+        w -= np.multiply(q_prev, beta_prev, out=tmp)
         if reorth == "full":
-            _reorthogonalize(w, basis, j + 1, cols)
-        bnorm = np.linalg.norm(w, axis=0)
+            _reorthogonalize(w, basis[:, :j + 1])
+        bnorm = np.sqrt(np.einsum("ij,ij->j", w, w))
         if reorth == "partial":
             omega_next = _omega_step(omega, omega_prev, alpha, beta, bnorm, beta_prev, j, eps)
-            lost = (np.abs(omega_next[:j + 1]).max(axis=0) > math.sqrt(eps)) | force
-            redo = np.flatnonzero(lost & active)
-            _reorthogonalize(w, basis, j + 1, redo)
-            bnorm[redo] = np.linalg.norm(w[:, redo], axis=0)
-            omega_next[:j + 1, redo] = eps
+            lost = ((np.abs(omega_next[:j + 1]).max(axis=0) > math.sqrt(eps)) | force) & active
+            for c in np.flatnonzero(lost):
+                B, x = basis[c, :j + 1], w[:, c].copy()
+                for _ in range(2):
+                    x -= (B @ x) @ B
+                w[:, c] = x
+                bnorm[c] = np.linalg.norm(x)
+            omega_next[:j + 1, lost] = eps
             force = lost & ~force
             omega_prev, omega = omega, omega_next
         beta[j] = bnorm
@@ -85,18 +91,23 @@ def lanczos(op, V, steps, reorth="full"):
         active &= ~done
         if not active.any() or j == steps - 1:
             break
-        safe = np.where(active, bnorm, 1.0)
-        q_prev, q = q, np.asfortranarray(np.where(active, w / safe, 0.0))
+        scale = np.where(active, 1.0 / np.where(active, bnorm, 1.0), 0.0)
+        w *= scale                                  # becomes q_{j+1}; zero for stopped columns
+        q_prev, q = q, w
         beta_prev = np.where(active, bnorm, 0.0)
     return alpha, beta, lengths
 
 
-def _reorthogonalize(w, basis, j, cols):
-    """Two classical Gram-Schmidt passes of w's columns ``cols`` against basis vectors 0..j-1."""
-    for c in cols:
-        B = basis[c, :j]
-        for _ in range(2):
-            w[:, c] -= (B @ w[:, c]) @ B
+def _reorthogonalize(w, basis):
+    """Classical Gram-Schmidt of every column c of w (n x b) against its own basis ``basis[c]``
+    (b x steps x n) by batched matrix-vector products; a second pass only when the first
+    cancelled much of a column ("twice is enough", Kahan-Parlett)."""
+    wt = np.ascontiguousarray(w.T)[:, :, None]
+    before = np.linalg.norm(wt, axis=1)
+    wt -= np.matmul(basis.transpose(0, 2, 1), np.matmul(basis, wt))
+    if np.any(np.linalg.norm(wt, axis=1) < 0.7 * before):
+        wt -= np.matmul(basis.transpose(0, 2, 1), np.matmul(basis, wt))
+    w[:] = wt[:, :, 0].T
 
 
 def _omega_step(omega, omega_prev, alpha, beta, beta_j, beta_jm1, j, eps):
@@ -125,7 +136,8 @@ class _SLQ:
         n = self.op.shape[0]
         extra = budget // self.degree - len(self.samples)
         itemsize = np.dtype(self.op.dtype).itemsize
-        width = max(1, min(32, _BASIS_BYTES // (self.degree * n * itemsize)))
+        stored = self.degree if self.reorth != "none" else 4   # basis, or q, q_prev, w, W
+        width = max(1, min(32, _BASIS_BYTES // (stored * n * itemsize)))
         while extra > 0:
             b = min(width, extra)
             W = self.vectors.draw(b)
