@@ -331,7 +331,7 @@ class _DiagHutchinson:
     def estimate(self):
         d = self.num / self.den
         # Delta-method variance of the ratio estimator sum x / sum w, entry by entry.
-        resid2 = self.num2 - 2 * d * self.cross + d * d * self.den2
+        resid2 = np.maximum(self.num2 - 2 * d * self.cross + d * d * self.den2, 0.0)
         var = resid2 / self.den ** 2 * self.k / max(1, self.k - 1)
         return d, float(math.sqrt(var.sum())) if self.k > 1 else math.nan
 
