@@ -237,6 +237,12 @@ def run(state, m, adaptive, tol, atol, first):
         budget = nxt
 
 
+def finish(state, m, adaptive, tol, atol, first, method):
+    """Run ``state`` (see :func:`run`) and wrap its estimate as a TraceResult."""
+    est, err = run(state, m, adaptive, tol, atol, first)
+    return TraceResult(est, err, state.op.matvecs, method)
+
+
 def sample_error(samples):
     """Standard error of the mean of ``samples`` (NaN for fewer than two)."""
     k = len(samples)

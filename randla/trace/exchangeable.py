@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from ._core import DiagResult, TraceResult, ct, rowdot, run, setup
+from ._core import DiagResult, ct, finish, rowdot, run, setup
 from .hutch import _doc, check_psd_samples, nystrom_factor
 
 
@@ -109,9 +109,7 @@ def xtrace(A, m=None, *, tol=None, atol=None, sketch="sphere", normalize=False, 
 
     Examples
     --------
-    >>> import numpy as np, randla.trace as rt
-    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((200, 200)))[0]
-    >>> A = (U * 0.9 ** np.arange(200)) @ U.T
+    {example}
     >>> t = rt.xtrace(A, 60, rng=0)
     >>> bool(abs(t - np.trace(A)) < 0.05 * np.trace(A))
     True
@@ -121,8 +119,7 @@ def xtrace(A, m=None, *, tol=None, atol=None, sketch="sphere", normalize=False, 
     if m // 2 > op.shape[0]:
         raise ValueError(f"m must be <= 2n = {2 * op.shape[0]}, got {m}")
     state = _XTrace(op, vectors)
-    est, err = run(state, m, adaptive, tol, atol, first=16)
-    return TraceResult(est, err, op.matvecs, "xtrace")
+    return finish(state, m, adaptive, tol, atol, 16, "xtrace")
 
 
 class _XNysTrace:
@@ -179,9 +176,7 @@ def xnystrace(A, m=None, *, tol=None, atol=None, sketch="sphere", normalize=Fals
 
     Examples
     --------
-    >>> import numpy as np, randla.trace as rt
-    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((200, 200)))[0]
-    >>> A = (U * 0.9 ** np.arange(200)) @ U.T
+    {example}
     >>> t = rt.xnystrace(A, 60, rng=0)
     >>> bool(abs(t - np.trace(A)) < 0.05 * np.trace(A))
     True
@@ -190,8 +185,7 @@ def xnystrace(A, m=None, *, tol=None, atol=None, sketch="sphere", normalize=Fals
     if m > op.shape[0]:
         raise ValueError(f"m must be <= n = {op.shape[0]}, got {m}")
     state = _XNysTrace(op, vectors)
-    est, err = run(state, m, adaptive, tol, atol, first=8)
-    return TraceResult(est, err, op.matvecs, "xnystrace")
+    return finish(state, m, adaptive, tol, atol, 8, "xnystrace")
 
 
 class _XDiag(_RangeState):

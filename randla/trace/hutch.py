@@ -8,7 +8,7 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
-from ._core import (DiagResult, TraceResult, chunks, ct, rowdot, run, sample_error, setup)
+from ._core import DiagResult, chunks, ct, finish, rowdot, run, sample_error, setup
 
 _COMMON = """    A : ndarray, scipy.sparse matrix, LinearOperator or callable, shape (n, n)
         A real square matrix, or a function ``x -> A @ x`` for vectors of length ``n``.
@@ -28,8 +28,14 @@ _COMMON = """    A : ndarray, scipy.sparse matrix, LinearOperator or callable, s
     rng : None, int or numpy.random.Generator"""
 
 
+_EXAMPLE = """    >>> import numpy as np, randla.trace as rt
+    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((200, 200)))[0]
+    >>> A = (U * 0.9 ** np.arange(200)) @ U.T"""
+
+
 def _doc(func):
-    func.__doc__ = func.__doc__.replace("    {common}", _COMMON)
+    """Fill the parameters and the example matrix shared by every estimator's docstring."""
+    func.__doc__ = func.__doc__.replace("    {common}", _COMMON).replace("    {example}", _EXAMPLE)
     return func
 
 
@@ -84,8 +90,7 @@ def hutchinson(A, m=None, *, tol=None, atol=None, sketch="rademacher", normalize
     """
     op, vectors, m, adaptive = setup(A, m, tol, atol, n, sketch, normalize, rng, 2)
     state = _Hutchinson(op, vectors)
-    est, err = run(state, m, adaptive, tol, atol, first=16)
-    return TraceResult(est, err, op.matvecs, "hutchinson")
+    return finish(state, m, adaptive, tol, atol, 16, "hutchinson")
 
 
 class _HutchPP:
@@ -134,17 +139,14 @@ def hutchpp(A, m=None, *, tol=None, atol=None, sketch="rademacher", normalize=Fa
 
     Examples
     --------
-    >>> import numpy as np, randla.trace as rt
-    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((200, 200)))[0]
-    >>> A = (U * 0.9 ** np.arange(200)) @ U.T
+    {example}
     >>> t = rt.hutchpp(A, 60, sketch="gaussian", rng=0)
     >>> bool(abs(t - np.trace(A)) < 0.05 * np.trace(A))
     True
     """
     op, vectors, m, adaptive = setup(A, m, tol, atol, n, sketch, normalize, rng, 3)
     state = _HutchPP(op, vectors)
-    est, err = run(state, m, adaptive, tol, atol, first=24)
-    return TraceResult(est, err, op.matvecs, "hutchpp")
+    return finish(state, m, adaptive, tol, atol, 24, "hutchpp")
 
 
 class _NAHutchPP:
@@ -203,9 +205,7 @@ def na_hutchpp(A, m=None, *, tol=None, atol=None, sketch="rademacher", normalize
 
     Examples
     --------
-    >>> import numpy as np, randla.trace as rt
-    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((200, 200)))[0]
-    >>> A = (U * 0.9 ** np.arange(200)) @ U.T
+    {example}
     >>> t = rt.na_hutchpp(A, 120, sketch="gaussian", rng=0)
     >>> bool(abs(t - np.trace(A)) < 0.05 * np.trace(A))
     True
@@ -218,8 +218,7 @@ def na_hutchpp(A, m=None, *, tol=None, atol=None, sketch="rademacher", normalize
     op, vectors, m, adaptive = setup(A, m, tol, atol, n, sketch, normalize, rng, 3,
                                      symmetric=symmetric)
     state = _NAHutchPP(op, vectors, c1, c2)
-    est, err = run(state, m, adaptive, tol, atol, first=24)
-    return TraceResult(est, err, op.matvecs, "na_hutchpp")
+    return finish(state, m, adaptive, tol, atol, 24, "na_hutchpp")
 
 
 def nystrom_factor(Omega, Y):
@@ -296,17 +295,14 @@ def nystrompp(A, m=None, *, tol=None, atol=None, sketch="gaussian", normalize=Fa
 
     Examples
     --------
-    >>> import numpy as np, randla.trace as rt
-    >>> U = np.linalg.qr(np.random.default_rng(0).standard_normal((200, 200)))[0]
-    >>> A = (U * 0.9 ** np.arange(200)) @ U.T
+    {example}
     >>> t = rt.nystrompp(A, 60, rng=0)
     >>> bool(abs(t - np.trace(A)) < 0.05 * np.trace(A))
     True
     """
     op, vectors, m, adaptive = setup(A, m, tol, atol, n, sketch, normalize, rng, 3)
     state = _NystromPP(op, vectors)
-    est, err = run(state, m, adaptive, tol, atol, first=16)
-    return TraceResult(est, err, op.matvecs, "nystrompp")
+    return finish(state, m, adaptive, tol, atol, 16, "nystrompp")
 
 
 class _DiagHutchinson:

@@ -42,8 +42,9 @@ def lanczos(op, V, steps, reorth="full"):
     Returns (alpha, beta, lengths): column c's tridiagonal matrix has diagonal
     ``alpha[:lengths[c], c]`` and off-diagonal ``beta[:lengths[c] - 1, c]``. A column stops early
     when its Krylov space becomes invariant. ``reorth`` is "full" (Gram-Schmidt against the
-    whole basis at every step, repeated when it cancels much), "partial" (Simon's omega recurrence monitors the
-    loss of orthogonality and reorthogonalizes only when it exceeds sqrt(eps)) or "none".
+    whole basis at every step, repeated when it cancels much), "partial" (Simon's omega
+    recurrence monitors the loss of orthogonality and reorthogonalizes only when it exceeds
+    sqrt(eps)) or "none".
     """
     n, b = V.shape
     eps = np.finfo(np.result_type(V.dtype, np.float32)).eps
