@@ -135,7 +135,9 @@ def test_xtrace_is_exact_below_half_the_budget(rng, sketch):
 
 
 def test_xnystrace_is_exact_below_the_budget(rng):
-    n, r = 500, 29
+    # exact in exact arithmetic for rank < m; at rank = m - 1 the leave-one-out cores are
+    # singular and rounding leaves ~1e-8, so keep a margin
+    n, r = 500, 25
     G = rng.standard_normal((n, r))
     A = G @ G.T
     t = rt.xnystrace(A, 30, rng=rng)

@@ -50,19 +50,20 @@ class _RangeState:
         if extra <= 0:
             return
         W = self.vectors.draw(extra)
-        Y0 = self.op.matmat(W)
-        C = ct(self.Q) @ Y0
-        Y = Y0 - self.Q @ C
+        Y = self.op.matmat(W)
+        self.Omega_Y = np.concatenate([self.Omega_Y, rowdot(W, Y)])
+        C = ct(self.Q) @ Y
+        Y -= self.Q @ C                       # in place: at n = 10^6 every n x k copy counts
         C2 = ct(self.Q) @ Y
         Y -= self.Q @ C2
-        Qn, Rn = sla.qr(Y, mode="economic", check_finite=False)
+        Qn, Rn = sla.qr(Y, mode="economic", overwrite_a=True, check_finite=False)
+        del Y
         k = self.k
         R = np.zeros((k + extra, k + extra), dtype=np.result_type(self.R, Rn))
         R[:k, :k], R[:k, k:], R[k:, k:] = self.R, C + C2, Rn
         self.R = R
         self.Q = np.hstack([self.Q, Qn])
         self.Z = np.hstack([self.Z, self.op.rmatmat(Qn) if self.adjoint else self.op.matmat(Qn)])
-        self.Omega_Y = np.concatenate([self.Omega_Y, rowdot(W, Y0)])
         self.Omega = np.hstack([self.Omega, W])
 
 
