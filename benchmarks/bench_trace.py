@@ -207,7 +207,7 @@ class Graph:
         return abs(rt.xtrace(cube_operator(A), 100, rng=0) / 6 - tri) / tri
 
     def time_logdet(self, cache):
-        rt.logdet(shifted_laplacian(cache[0]), 30 * 40, degree=30, reorth="none", rng=0)
+        rt.logdet(shifted_laplacian(cache[0]), 30 * 16, degree=30, reorth="none", rng=0)
 
 
 def graph_report(part, n=10**6, reference=None, seeds=3):
