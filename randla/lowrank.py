@@ -1,18 +1,35 @@
-"""Randomized low-rank approximation: range finder -> QB -> SVD (Halko, Martinsson, Tropp 2011).
+"""Randomized low-rank approximation, in layers (Halko, Martinsson, Tropp 2011):
+sketch -> range finder (power or block Krylov) -> QB -> small SVD.
 
-This first version provides the fixed-rank power method; block Krylov, fixed accuracy,
-centering, reigh and a-posteriori error estimates are built on the same layers.
+Every product with A goes through an :class:`~randla.operators.Operator`, so dense, sparse,
+matrix-free and out-of-core input share one code path; an operator whose ``gram_matmat`` reads
+A once (out-of-core) gets one-pass power iterations.
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg as sla
 
 from . import sketch as _sketch
-from ._validation import check_positive_int, real_dtype
-from .operators import as_operator
+from ._orth import (NORMALIZERS, between_products, cholqr, final_basis, householder,
+                    orthonormalize, project_out)
+from ._validation import check_positive_int, check_random_state, real_dtype
+from .operators import (AdjointOperator, CenteredOperator, Operator, ResidualOperator,
+                        as_operator)
+
+__all__ = ["rsvd", "reigh", "estimate_error", "SVDResult", "EighResult", "ErrorEstimate",
+           "orthonormalize", "DEFAULT_POWER_ITERS"]
+
+METHODS = ("power", "krylov")
+#: Power iterations (or block Krylov depth) used when ``power_iters=None``. With the default
+#: oversampling of 10, two iterations reach a spectral error within 1% of sigma_{k+1} on
+#: matrices with a decaying spectrum at 6 passes over A (see benchmarks/bench_lowrank.py).
+DEFAULT_POWER_ITERS = 2
+#: First block of the fixed-accuracy mode; later blocks double the basis.
+_FIRST_BLOCK = 16
 
 
 class SVDResult(NamedTuple):
@@ -23,32 +40,118 @@ class SVDResult(NamedTuple):
     Vh: np.ndarray
 
 
-def orthonormalize(Y, normalizer="qr"):
-    """An orthonormal basis of range(Y) (or, for "lu"/"none", a well-scaled one)."""
-    if normalizer == "qr":
-        return sla.qr(Y, mode="economic", overwrite_a=True, check_finite=False)[0]
-    if normalizer == "cholqr":
-        return _cholqr2(Y)
-    if normalizer == "lu":
-        L = sla.lu(Y, permute_l=True, check_finite=False)[0]
-        return L
-    if normalizer == "none":
-        return Y
-    raise ValueError(f"normalizer must be 'qr', 'cholqr', 'lu' or 'none', got {normalizer!r}")
+class EighResult(NamedTuple):
+    """eigenvalues (k, ascending as in numpy.linalg.eigh) and eigenvectors (n x k)."""
+
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
 
 
-def _cholqr2(Y):
-    """CholeskyQR2: two Cholesky-based passes; falls back to Householder QR if Y^H Y is not
-    numerically positive definite (rank-deficient Y)."""
-    for _ in range(2):
-        G = Y.conj().T @ Y
-        try:
-            R = sla.cholesky(G, lower=False, check_finite=False)
-        except np.linalg.LinAlgError:
-            return sla.qr(Y, mode="economic", check_finite=False)[0]
-        Y = sla.solve_triangular(R, Y.T, trans="T", lower=False, check_finite=False).T \
-            if not np.iscomplexobj(Y) else Y @ sla.inv(R)
+class ErrorEstimate(NamedTuple):
+    """A posteriori error of a low-rank approximation in the spectral norm.
+
+    ``bound`` >= ||A - U diag(s) Vh||_2 with probability at least ``probability``;
+    ``estimate`` is a Ritz value of the residual: a lower bound, usually within a few percent.
+    """
+
+    bound: float
+    probability: float
+    estimate: float
+
+
+# -- validation ------------------------------------------------------------------------------
+def _check_rank(k, name, m, n):
+    k = check_positive_int(k, name)
+    if k > min(m, n):
+        raise ValueError(f"{name} must be <= min(m, n) = {min(m, n)}, got {k}")
+    return k
+
+
+def _check_choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def _check_iters(power_iters):
+    if power_iters is None:
+        return DEFAULT_POWER_ITERS
+    return check_positive_int(power_iters, "power_iters", minimum=0)
+
+
+def _check_tol(tol):
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)):
+        raise TypeError(f"tol must be a float, got {type(tol).__name__}")
+    if not 0 < tol < 1:
+        raise ValueError(f"tol must be in (0, 1), got {tol}")
+    return float(tol)
+
+
+# -- building blocks -------------------------------------------------------------------------
+def _sketch_range(op, S):
+    """A @ S.T as a dense array. A complex sketch of real data keeps its real part, itself a
+    real sketch of the same family, so real input gets a real basis."""
+    Y = np.asarray(op.sketch_right(S))
+    if Y.dtype.kind == "c" and not op.is_complex:
+        Y = np.ascontiguousarray(Y.real)
     return Y
+
+
+def _power_range(op, S, q, normalizer):
+    """Orthonormal Q (m x l) spanning (A A^H)^q A S^T, normalized between products."""
+    if q > 0 and getattr(op, "fused_gram", False):
+        # Out of core: X <- A^H A X in one read of A per iteration, starting from S^T.
+        X = S.to_dense(S.dtype_for(op.dtype)).T
+        X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
+        for _ in range(q):
+            X = between_products(np.asarray(op.gram_matmat(X)), normalizer)
+        return final_basis(np.asarray(op.matmat(X)), normalizer)
+    Y = _sketch_range(op, S)
+    for _ in range(q):
+        Z = between_products(np.asarray(op.rmatmat(between_products(Y, normalizer))), normalizer)
+        Y = np.asarray(op.matmat(Z))
+    return final_basis(Y, normalizer)
+
+
+def _extend_basis(W, P):
+    """Orthonormal columns spanning W's part orthogonal to the orthonormal P (block
+    Gram-Schmidt twice, then CholeskyQR). When W is (nearly) inside range(P), Householder QR
+    of [P, W] completes the basis with directions orthogonal to P instead."""
+    if P is None or P.shape[1] == 0:
+        return cholqr(W)
+    Q = cholqr(project_out(project_out(W, P), P))
+    Q = cholqr(project_out(Q, P))
+    tol = 100 * np.finfo(Q.dtype).eps * max(Q.shape)
+    ortho = max(np.abs(P.conj().T @ Q).max(), np.abs(Q.conj().T @ Q - np.eye(Q.shape[1])).max())
+    if ortho <= tol:
+        return Q
+    return householder(np.hstack([P, W]))[:, P.shape[1]:]
+
+
+def _krylov_qb(op, S, q):
+    """Block Krylov (Musco & Musco 2015): Q spans [Y, (AA^H) Y, ..., (AA^H)^q Y], Y = A S^T,
+    and B = Q^H A. Each block is orthogonalized against the previous ones; B reuses the
+    A^H Q_i already computed, so only the last block costs an extra pass."""
+    Qs, Zs = [], []
+    Qi = cholqr(_sketch_range(op, S))
+    for _ in range(q):
+        Zi = np.asarray(op.rmatmat(Qi))
+        Qs.append(Qi)
+        Zs.append(Zi)
+        Qi = _extend_basis(np.asarray(op.matmat(Zi)), np.hstack(Qs))
+    Qs.append(Qi)
+    Zs.append(np.asarray(op.rmatmat(Qi)))
+    return np.hstack(Qs), np.hstack(Zs).conj().T
+
+
+def _svd_of_qb(Q, B, k):
+    if not np.all(np.isfinite(B)):
+        raise ValueError("A produced NaN or Inf in products (check the LinearOperator)")
+    try:
+        Ub, s, Vh = sla.svd(B, full_matrices=False, check_finite=False)
+    except np.linalg.LinAlgError:  # gesdd rarely fails to converge; gesvd is the safe path
+        Ub, s, Vh = sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesvd")
+    return Q @ Ub[:, :k], s[:k], Vh[:k]
 
 
 def _fix_signs(U, Vh):
@@ -60,27 +163,129 @@ def _fix_signs(U, Vh):
     return U * phase.conj(), Vh * phase[:, None]
 
 
-def rsvd(A, k, *, oversample=10, power_iters=2, normalizer="qr", sketch="gaussian", rng=None):
-    """Randomized SVD of A: the top-k singular triplets.
+def _fro_norm_sq(op) -> float:
+    """||A||_F^2: from the operator when it knows it, else by products with identity blocks
+    on the shorter side (as costly as forming A, but exact)."""
+    norm = op.fro_norm()
+    if norm is not None:
+        return float(norm) ** 2
+    m, n = op.shape
+    side, size = (op.matmat, n) if n <= m else (op.rmatmat, m)
+    total = 0.0
+    for j in range(0, size, 256):
+        eye = np.eye(size, min(256, size - j), -j, dtype=op.dtype)
+        total += float(np.linalg.norm(side(eye)) ** 2)
+    return total
+
+
+# -- fixed rank and fixed accuracy -----------------------------------------------------------
+def _fixed_rank(op, k, ell, q, normalizer, method, sketch, rng):
+    S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
+    if method == "krylov":
+        # the Krylov basis is ell * (q + 1) wide; keep it within the matrix
+        q = min(q, min(op.shape) // ell - 1)
+        Q, B = _krylov_qb(op, S, q)
+    else:
+        Q = _power_range(op, S, q, normalizer)
+        B = np.asarray(op.rmatmat(Q)).conj().T
+    return _svd_of_qb(Q, B, k)
+
+
+def _fixed_accuracy(op, tol, cap, basis_cap, q, normalizer, sketch, rng):
+    """randQB_EI (Yu, Gu, Li 2018): grow Q and B = Q^H A block by block; the residual energy
+    ||A - QB||_F^2 = ||A||_F^2 - ||B||_F^2 is tracked without forming A - QB. The final
+    rank is the smallest r <= cap with ||A - Q B_r||_F <= tol ||A||_F (B_r: B's truncated
+    SVD). The basis may grow past cap, up to basis_cap, so that a capped result is accurate."""
+    gen = check_random_state(rng)
+    n = op.shape[1]
+    energy = _fro_norm_sq(op)
+    target = tol ** 2 * energy
+    Q, B = None, np.zeros((0, n), dtype=op.dtype)
+    width = 0
+    while width < basis_cap and energy > target:
+        b = min(max(width, _FIRST_BLOCK), basis_cap - width)
+        S = _sketch.resolve(sketch, b, n, rng=gen, dtype=real_dtype(op.dtype))
+        Y = project_out(_sketch_range(op, S), Q)
+        for _ in range(q):
+            Z = between_products(np.asarray(op.rmatmat(between_products(Y, normalizer))),
+                                 normalizer)
+            Y = project_out(np.asarray(op.matmat(Z)), Q)
+        Qi = _extend_basis(Y, Q)
+        Bi = np.asarray(op.rmatmat(Qi)).conj().T
+        Q = Qi if Q is None else np.hstack([Q, Qi])
+        B = np.vstack([B, Bi])
+        energy -= float(np.linalg.norm(Bi.astype(np.complex128 if op.is_complex else np.float64))
+                        ** 2)
+        width += b
+    if Q is None:  # A == 0: rank 0 meets any tol
+        return np.zeros((op.shape[0], 0), op.dtype), np.zeros(0), B
+    U, s, Vh = _svd_of_qb(Q, B, width)
+    # tail[r] = ||A - Q B_r||_F^2 = energy + sum_{i >= r} s_i^2
+    tail = max(energy, 0.0) + np.concatenate([np.cumsum((s.astype(np.float64) ** 2)[::-1])[::-1],
+                                              [0.0]])
+    met = np.nonzero(tail[:min(cap, width) + 1] <= target)[0]
+    if met.size == 0:
+        r = min(cap, width)
+        warnings.warn(f"rsvd: tol={tol} not reached at the maximum rank {cap}; returning rank "
+                      f"{r} (relative error ~{np.sqrt(tail[r] / (target / tol ** 2)):.3g})",
+                      UserWarning, stacklevel=3)
+    else:
+        r = max(int(met[0]), 1)
+    return U[:, :r], s[:r], Vh[:r]
+
+
+# -- public drivers --------------------------------------------------------------------------
+def rsvd(A, k=None, *, oversample=10, power_iters=None, normalizer="auto", method="power",
+         sketch="gaussian", tol=None, max_rank=None, center=False, rng=None):
+    """Randomized SVD: the top singular triplets of A, at a fixed rank or a fixed accuracy.
 
     Parameters
     ----------
-    A : ndarray, scipy.sparse matrix or LinearOperator, shape (m, n)
-    k : int
-        Rank, 1 <= k <= min(m, n).
+    A : ndarray, scipy.sparse matrix, LinearOperator or dask array, shape (m, n)
+        Integer input is promoted to float64; float32 and complex64 are kept.
+    k : int, optional
+        Rank, 1 <= k <= min(m, n). With ``tol`` it caps the rank.
     oversample : int
-        Extra sketch columns beyond k.
-    power_iters : int
-        Power iterations, each followed by re-orthonormalization.
-    normalizer : {"qr", "cholqr", "lu", "none"}
-    sketch : str or Sketcher
-        Any name of :func:`randla.sketch.available`, or a Sketcher of shape (k + oversample, n).
+        Sketch columns beyond k (the block size of the range finder is ``k + oversample``).
+    power_iters : int, optional
+        Power iterations (``method="power"``) or Krylov depth (``"krylov"``). ``None`` uses
+        :data:`DEFAULT_POWER_ITERS` (2): within 1% of the optimal spectral error on decaying
+        spectra; flat spectra need more, or ``method="krylov"``.
+    normalizer : {"auto", "qr", "lu", "cholqr", "none"}
+        Normalization between products. "auto": one CholeskyQR pass (shifted when the block is
+        ill conditioned) between products, CholeskyQR2 at the end; "qr": Householder QR
+        throughout (slow on tall blocks); "lu": pivoted LU between products (as fbpca);
+        "cholqr": CholeskyQR2 throughout; "none": no normalization (unstable beyond one or two
+        iterations). The final basis is always orthonormal.
+    method : {"power", "krylov"}
+        Subspace (power) iteration, or block Krylov (Musco & Musco 2015): same passes over A,
+        a basis ``power_iters + 1`` times wider, markedly better on flat spectra.
+    sketch : str, Sketcher or callable
+        Any name of :func:`randla.sketch.available`, a Sketcher of shape
+        ``(k + oversample, min(m, n))``, or a factory ``f(d, n, rng=, dtype=)``.
+    tol : float, optional
+        Fixed-accuracy mode: the smallest rank r found with
+        ``||A - U diag(s) Vh||_F <= tol * ||A||_F``, growing the basis block by block
+        (randQB_EI). Below ~sqrt(machine epsilon) the criterion cannot be resolved.
+    max_rank : int, optional
+        Largest rank in fixed-accuracy mode (default ``min(m, n)``); if ``tol`` is not met
+        there, a UserWarning says so.
+    center : bool
+        Decompose ``A - ones(m) @ A.mean(axis=0)`` (PCA) without forming it.
     rng : None, int or numpy.random.Generator
 
     Returns
     -------
     SVDResult
-        ``(U, S, Vh)`` with float32 kept as float32.
+        ``(U, S, Vh)``; the largest-magnitude entry of each column of U is real positive.
+        float32 input gives float32 output.
+
+    Notes
+    -----
+    Passes over A: ``2 * power_iters + 2`` for both methods (one sketch, two per iteration,
+    one for B = Q^H A); an out-of-core operator with a fused A^H A product needs
+    ``power_iters + 2``. A wide A is decomposed through A^H so that the small SVD and the
+    Householder-free orthonormalizations run on the long side.
 
     Examples
     --------
@@ -89,22 +294,162 @@ def rsvd(A, k, *, oversample=10, power_iters=2, normalizer="qr", sketch="gaussia
     >>> U, S, Vh = randla.rsvd(A, 3, rng=0)
     >>> np.allclose(S, np.linalg.svd(A, compute_uv=False)[:3])
     True
+    >>> r = randla.rsvd(A, tol=0.05, rng=0)
+    >>> len(r.S)
+    6
     """
     op = as_operator(A)
     m, n = op.shape
-    k = check_positive_int(k, "k")
-    if k > min(m, n):
-        raise ValueError(f"k must be <= min(m, n) = {min(m, n)}, got {k}")
+    if k is None and tol is None:
+        raise ValueError("give the rank k, the tolerance tol, or both")
+    k = None if k is None else _check_rank(k, "k", m, n)
     oversample = check_positive_int(oversample, "oversample", minimum=0)
-    power_iters = check_positive_int(power_iters, "power_iters", minimum=0)
-    ell = min(k + oversample, min(m, n))
+    q = _check_iters(power_iters)
+    _check_choice(normalizer, "normalizer", NORMALIZERS)
+    _check_choice(method, "method", METHODS)
+    if center:
+        op = CenteredOperator(op)
+    explicit_n = isinstance(sketch, _sketch.Sketcher) and sketch.shape[1] == n
+    transpose = m < n and not getattr(op, "fused_gram", False) and not explicit_n
+    if transpose:
+        op = AdjointOperator(op)
+    if tol is None:
+        ell = min(k + oversample, min(m, n))
+        U, s, Vh = _fixed_rank(op, k, ell, q, normalizer, method, sketch, rng)
+    else:
+        tol = _check_tol(tol)
+        cap = min(m, n) if max_rank is None else _check_rank(max_rank, "max_rank", m, n)
+        cap = cap if k is None else min(cap, k)
+        if isinstance(sketch, _sketch.Sketcher):
+            raise ValueError("with tol, sketch must be a name or a factory: blocks of "
+                             "different sizes are drawn")
+        basis_cap = min(cap + oversample, min(m, n)) if cap < min(m, n) else cap
+        U, s, Vh = _fixed_accuracy(op, tol, cap, basis_cap, q, normalizer, sketch, rng)
+    if transpose:
+        U, Vh = Vh.conj().T, U.conj().T
+    U, Vh = _fix_signs(U, Vh)
+    return SVDResult(np.ascontiguousarray(U, dtype=op.dtype), s.astype(real_dtype(op.dtype)),
+                     np.ascontiguousarray(Vh, dtype=op.dtype))
+
+
+def _check_hermitian(op, rng):
+    """One random probe: ||A x - A^H x|| must be at rounding level."""
+    m, n = op.shape
+    if m != n:
+        raise ValueError(f"A must be square (Hermitian), got shape {op.shape}")
+    x = check_random_state(rng).standard_normal((n, 1)).astype(op.dtype)
+    ax, ahx = np.asarray(op.matmat(x)), np.asarray(op.rmatmat(x))
+    scale = np.linalg.norm(ax) + np.linalg.norm(ahx)
+    if np.linalg.norm(ax - ahx) > np.sqrt(np.finfo(op.dtype).eps) * scale:
+        raise ValueError("A must be Hermitian (symmetric if real): A x != A^H x for a random x")
+
+
+def reigh(A, k, *, oversample=10, power_iters=None, sketch="gaussian", rng=None):
+    """Randomized eigendecomposition of a Hermitian A: the k eigenpairs of largest magnitude,
+    by a randomized range finder and Rayleigh-Ritz (Halko, Martinsson, Tropp 2011, Alg. 5.3).
+
+    Parameters
+    ----------
+    A : ndarray, scipy.sparse matrix, LinearOperator or dask array, shape (n, n)
+        Hermitian (symmetric if real); checked with one random probe.
+    k : int
+        Number of eigenpairs, 1 <= k <= n.
+    oversample, power_iters, sketch, rng
+        As in :func:`rsvd`; ``2 * power_iters + 2`` products with A in all.
+
+    Returns
+    -------
+    EighResult
+        ``(eigenvalues, eigenvectors)``, eigenvalues ascending as numpy.linalg.eigh returns
+        them; the largest-magnitude entry of each eigenvector is real positive.
+
+    See Also
+    --------
+    randla.nystrom : Nystrom approximation for positive semidefinite A (one pass, more accurate).
+
+    Examples
+    --------
+    >>> import numpy as np, randla
+    >>> Q = np.linalg.qr(np.random.default_rng(0).standard_normal((100, 100)))[0]
+    >>> A = (Q * 0.5 ** np.arange(100)) @ Q.T
+    >>> w, V = randla.reigh(A, 3, rng=0)
+    >>> np.round(w, 6)
+    array([0.25, 0.5 , 1.  ])
+    """
+    op = as_operator(A)
+    n = op.shape[1]
+    _check_hermitian(op, rng)
+    k = _check_rank(k, "k", *op.shape)
+    oversample = check_positive_int(oversample, "oversample", minimum=0)
+    q = _check_iters(power_iters)
+    ell = min(k + oversample, n)
     S = _sketch.resolve(sketch, ell, n, rng=rng, dtype=real_dtype(op.dtype))
-    Q = orthonormalize(np.asarray(op.sketch_right(S)), "qr")
-    for _ in range(power_iters):
-        Z = orthonormalize(op.rmatmat(Q), normalizer)
-        Q = orthonormalize(op.matmat(Z), "qr")
-    B = op.rmatmat(Q).conj().T  # Q^H A, (ell x n)
-    Ub, s, Vh = sla.svd(B, full_matrices=False, check_finite=False)
-    U = Q @ Ub[:, :k]
-    U, Vh = _fix_signs(U, Vh[:k])
-    return SVDResult(U, s[:k].astype(real_dtype(op.dtype), copy=False), Vh)
+    Y = _sketch_range(op, S)
+    for _ in range(2 * q):
+        Y = np.asarray(op.matmat(between_products(Y, "auto")))
+    Q = cholqr(Y)
+    T = Q.conj().T @ np.asarray(op.matmat(Q))
+    w, V = np.linalg.eigh((T + T.conj().T) / 2)
+    top = np.sort(np.argsort(-np.abs(w), kind="stable")[:k])  # eigh sorts ascending already
+    V, _ = _fix_signs(Q @ V[:, top], np.zeros((k, 0)))
+    return EighResult(w[top].astype(real_dtype(op.dtype)), np.ascontiguousarray(V, op.dtype))
+
+
+def estimate_error(A, U, s, Vh, *, n_probes=10, n_iter=4, rng=None):
+    """A posteriori error of ``A ~ U diag(s) Vh`` in the spectral norm.
+
+    The bound is Lemma 4.1 of Halko, Martinsson, Tropp (2011): for Gaussian vectors w_i,
+    ``||E||_2 <= 10 sqrt(2/pi) max_i ||E w_i||`` with probability at least
+    ``1 - 10**-n_probes``, E = A - U diag(s) Vh. The estimate is the top Ritz value of E on a
+    block Krylov space grown from the probes (``n_iter`` steps): a lower bound on ||E||_2.
+
+    Parameters
+    ----------
+    A : ndarray, scipy.sparse matrix, LinearOperator or dask array, shape (m, n)
+    U, s, Vh : arrays of shapes (m, r), (r,), (r, n)
+        The approximation, e.g. from :func:`rsvd`.
+    n_probes : int
+        Gaussian probes; the bound fails with probability at most ``10**-n_probes``.
+    n_iter : int
+        Krylov steps of the estimate (0: the estimate is ``max_i ||E w_i|| / ||w_i||``).
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    ErrorEstimate
+        ``(bound, probability, estimate)``; costs ``1 + (2 n_iter + 2)`` products with A.
+
+    Examples
+    --------
+    >>> import numpy as np, randla
+    >>> A = np.random.default_rng(0).standard_normal((300, 200)) * 0.9 ** np.arange(200)
+    >>> U, s, Vh = randla.rsvd(A, 20, rng=0)
+    >>> err = randla.estimate_error(A, U, s, Vh, rng=1)
+    >>> true = np.linalg.norm(A - (U * s) @ Vh, 2)
+    >>> bool(err.estimate <= true * (1 + 1e-9) <= err.bound), err.probability
+    (True, 0.9999999999)
+    """
+    op = as_operator(A)
+    m, n = op.shape
+    U, s, Vh = np.asarray(U), np.asarray(s), np.asarray(Vh)
+    r = s.shape[0] if s.ndim == 1 else -1
+    if U.shape != (m, r) or Vh.shape != (r, n):
+        raise ValueError(f"U, s, Vh must have shapes (m, r), (r,), (r, n) with (m, n) = {(m, n)},"
+                         f" got {U.shape}, {s.shape}, {Vh.shape}")
+    n_probes = check_positive_int(n_probes, "n_probes")
+    n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
+    gen = check_random_state(rng)
+    E = ResidualOperator(op, U.astype(op.dtype, copy=False), s.astype(real_dtype(op.dtype)),
+                         Vh.astype(op.dtype, copy=False))
+    W = gen.standard_normal((n, n_probes))
+    if E.is_complex:  # circular complex probes: P(|z| < t) <= t^2, stronger than the real case
+        W = (W + 1j * gen.standard_normal((n, n_probes))) / np.sqrt(2)
+    EW = np.asarray(E.matmat(W.astype(E.dtype)))
+    norms = np.linalg.norm(EW.astype(np.result_type(EW.dtype, np.float64)), axis=0)
+    bound = 10 * np.sqrt(2 / np.pi) * float(norms.max())
+    estimate = float((norms / np.linalg.norm(W, axis=0)).max())
+    if n_iter > 0 and min(m, n) > 1:
+        ritz = rsvd(E, 1, oversample=min(n_probes, min(m, n)) - 1, power_iters=n_iter,
+                    method="krylov", rng=gen).S[0]
+        estimate = max(estimate, float(ritz))
+    return ErrorEstimate(bound, 1 - 10.0 ** -n_probes, estimate)

@@ -38,6 +38,18 @@ class Operator:
         """A^H (A X). Out-of-core operators override this to make it one pass over A."""
         return self.rmatmat(self.matmat(X))
 
+    @property
+    def fused_gram(self) -> bool:
+        """True when :meth:`gram_matmat` costs less than a matmat plus an rmatmat (one read of
+        A instead of two): a subclass that overrides it says so. Power iterations then
+        multiply by A^H A in one call instead of normalizing between the two products."""
+        return type(self).gram_matmat is not Operator.gram_matmat
+
+    @property
+    def H(self) -> "Operator":
+        """The conjugate transpose A^H, as an operator (no copy of A)."""
+        return AdjointOperator(self)
+
     def sketch_right(self, S):
         """A @ S.T: the range sketch, S of shape (d, n)."""
         return self.matmat(S.to_dense(S.dtype_for(self.dtype)).T)
@@ -64,7 +76,8 @@ class DenseOperator(Operator):
         return self.A @ X
 
     def rmatmat(self, Y):
-        return self.A.conj().T @ Y if self.is_complex else self.A.T @ Y
+        # conj(A^T conj(Y)): conjugates the thin Y, never a copy of A.
+        return (self.A.T @ Y.conj()).conj() if self.is_complex else self.A.T @ Y
 
     def sketch_right(self, S):
         return S.apply_right(self.A)
@@ -76,7 +89,10 @@ class DenseOperator(Operator):
         return self.A.mean(axis=0)
 
     def fro_norm(self):
-        return float(np.linalg.norm(self.A))
+        # Accumulate in float64 by row blocks: single precision sums lose digits on big arrays.
+        step = max(1, (1 << 22) // max(1, self.shape[1]))
+        return float(np.sqrt(sum(_sum_squares(self.A[i:i + step])
+                                 for i in range(0, self.shape[0], step))))
 
 
 class SparseOperator(DenseOperator):
@@ -86,14 +102,126 @@ class SparseOperator(DenseOperator):
         return np.asarray(self.A @ X)
 
     def rmatmat(self, Y):
-        At = self.A.conj().T if self.is_complex else self.A.T
-        return np.asarray(At @ Y)
+        if self.is_complex:  # conj(A^T conj(Y)): no conjugated copy of A's data
+            return np.asarray(self.A.T @ Y.conj()).conj()
+        return np.asarray(self.A.T @ Y)
 
     def column_means(self):
         return np.asarray(self.A.mean(axis=0)).ravel()
 
     def fro_norm(self):
-        return float(sp.linalg.norm(self.A))
+        return float(np.sqrt(_sum_squares(self.A.data)))
+
+
+def _sum_squares(block) -> float:
+    """sum |a_ij|^2 accumulated in float64."""
+    parts = (block.real, block.imag) if block.dtype.kind == "c" else (block,)
+    return sum(float(np.vdot(p64, p64)) for p64 in
+               (np.ascontiguousarray(p, dtype=np.float64).ravel() for p in parts))
+
+
+class _Wrapped(Operator):
+    """An operator defined through another one (kept in ``self.A``)."""
+
+    def __init__(self, inner: Operator, shape=None):
+        super().__init__(inner, inner.dtype)
+        if shape is not None:
+            self.shape = tuple(shape)
+
+    @property
+    def fused_gram(self) -> bool:
+        return False
+
+
+class AdjointOperator(_Wrapped):
+    """A^H seen through the products of A. Sketches are applied through A's other side; a
+    sketch S gives A^H S^H instead of A^H S^T, the same distribution for every sketch here."""
+
+    kind = "adjoint"
+
+    def __init__(self, inner: Operator):
+        super().__init__(inner, shape=inner.shape[::-1])
+
+    def matmat(self, X):
+        return self.A.rmatmat(X)
+
+    def rmatmat(self, Y):
+        return self.A.matmat(Y)
+
+    def sketch_right(self, S):
+        return self.A.sketch_left(S).conj().T
+
+    def sketch_left(self, S):
+        return self.A.sketch_right(S).conj().T
+
+    def fro_norm(self):
+        return self.A.fro_norm()
+
+    @property
+    def H(self) -> Operator:
+        return self.A
+
+
+class CenteredOperator(_Wrapped):
+    """A - 1 mu^T, mu the column means of A, without forming it (PCA of sparse or matrix-free
+    data). Every product is A's product corrected by a rank-one term; the fused A^H A X of an
+    out-of-core A stays one pass: (A - 1 mu^T)^H (A - 1 mu^T) X = A^H A X - m conj(mu) mu^T X.
+    """
+
+    kind = "centered"
+
+    def __init__(self, inner: Operator):
+        super().__init__(inner)
+        self.mean = np.asarray(inner.column_means(), dtype=self.dtype)
+
+    def matmat(self, X):
+        return self.A.matmat(X) - (self.mean @ X)[None, :]
+
+    def rmatmat(self, Y):
+        return self.A.rmatmat(Y) - np.outer(self.mean.conj(), Y.sum(axis=0))
+
+    def gram_matmat(self, X):
+        m = self.shape[0]
+        return self.A.gram_matmat(X) - m * np.outer(self.mean.conj(), self.mean @ X)
+
+    @property
+    def fused_gram(self) -> bool:
+        return self.A.fused_gram
+
+    def sketch_right(self, S):
+        Y = self.A.sketch_right(S)
+        return Y - (S @ self.mean)[None, :]
+
+    def sketch_left(self, S):
+        Y = self.A.sketch_left(S)
+        return Y - np.outer(S @ np.ones(self.shape[0], dtype=self.dtype), self.mean)
+
+    def column_means(self):
+        return np.zeros(self.shape[1], dtype=self.dtype)
+
+    def fro_norm(self):
+        total = self.A.fro_norm()
+        if total is None:
+            return None
+        # ||A - 1 mu^T||_F^2 = ||A||_F^2 - m ||mu||^2 (rounding can make it slightly negative).
+        return float(np.sqrt(max(total ** 2 - self.shape[0] * np.vdot(self.mean, self.mean).real,
+                                 0.0)))
+
+
+class ResidualOperator(_Wrapped):
+    """E = A - U diag(s) Vh, through products with A and the factors (never formed)."""
+
+    kind = "residual"
+
+    def __init__(self, inner: Operator, U, s, Vh):
+        super().__init__(inner)
+        self.U, self.s, self.Vh = U, s, Vh
+
+    def matmat(self, X):
+        return self.A.matmat(X) - self.U @ (self.s[:, None] * (self.Vh @ X))
+
+    def rmatmat(self, Y):
+        return self.A.rmatmat(Y) - self.Vh.conj().T @ (self.s[:, None] * (self.U.conj().T @ Y))
 
 
 def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Operator:
@@ -107,6 +235,9 @@ def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Oper
     if type(A).__module__.startswith("dask."):
         from .streaming import DaskOperator
         return DaskOperator(A, name=name)
+    if isinstance(A, np.memmap) or type(A).__module__.split(".")[0] in ("h5py", "zarr"):
+        from .streaming import file_operator  # a file: row panels, one read per product
+        return file_operator(A, name=name)
     if isinstance(A, spla.LinearOperator):
         if len(A.shape) != 2:
             raise ValueError(f"{name} must be 2-D, got shape {A.shape}")

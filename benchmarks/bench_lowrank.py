@@ -1,0 +1,226 @@
+"""randla.rsvd against scikit-learn, fbpca and dask: time and accuracy (issue 2, section 6).
+
+asv: ``asv run --python=same --quick -b bench_lowrank``. Plain script (medians of 3, ratios):
+``python benchmarks/bench_lowrank.py [dense|float32|sparse|normalizers]``.
+
+Accuracy is the spectral error ||A - U diag(s) Vh||_2 / sigma_{k+1}, estimated by block Krylov
+on the residual (randla.demo.spectral_error); sigma_{k+1} is known by construction for the dense
+matrices and computed once by ARPACK for the sparse one.
+"""
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from randla.demo import spectral_error, matrix_with_spectrum
+
+DENSE_SHAPE, DENSE_K = (20000, 5000), 100
+SPARSE_SHAPE, SPARSE_K, SPARSE_DENSITY = (200000, 50000), 50, 1e-4
+PASS_COLUMNS = DENSE_K + 10
+
+
+def dense_spectrum():
+    """sigma_i = exp(-i / 40): at k = 100 the peers land near the issue's figures (sklearn
+    1.000, dask 1.015, fbpca 1.08 sigma_(k+1) at 8000 x 2000)."""
+    return np.exp(-np.arange(min(DENSE_SHAPE)) / 40.0)
+
+
+def build_dense(dtype=np.float64):
+    return matrix_with_spectrum(*DENSE_SHAPE, dense_spectrum(), dtype=dtype, rng=0)
+
+
+def build_sparse():
+    return sp.random(*SPARSE_SHAPE, density=SPARSE_DENSITY, format="csr", random_state=0)
+
+
+def sparse_sigma(A):
+    import scipy.sparse.linalg as spla
+    return np.sort(spla.svds(A, SPARSE_K + 1, return_singular_vectors=False, random_state=0))[::-1]
+
+
+# -- the contenders ----------------------------------------------------------------------------
+def run_randla(A, k, **kw):
+    import randla
+    return randla.rsvd(A, k, rng=0, **kw)
+
+
+def run_sklearn(A, k, **kw):
+    from sklearn.utils.extmath import randomized_svd
+    return randomized_svd(A, k, random_state=0, **kw)
+
+
+def run_fbpca(A, k, n_iter=2):
+    import fbpca
+    return fbpca.pca(A, k, raw=True, n_iter=n_iter)
+
+
+def run_dask(A, k):
+    import dask
+    import dask.array as da
+    X = da.from_array(A, chunks=(A.shape[0] // 4, A.shape[1]))
+    with dask.config.set(scheduler="threads"):
+        return tuple(np.asarray(x) for x in
+                     dask.compute(*da.linalg.svd_compressed(X, k, n_power_iter=2, seed=0)))
+
+
+def gemm_floor(A, passes=6):
+    """Time of the products alone: ``passes`` products of A (or A^T) with 110 columns, the
+    floor of two power iterations (sketch + 4 + B)."""
+    X = np.random.default_rng(0).standard_normal((A.shape[1], PASS_COLUMNS)).astype(A.dtype)
+    Y = np.random.default_rng(1).standard_normal((A.shape[0], PASS_COLUMNS)).astype(A.dtype)
+    t0 = time.perf_counter()
+    for i in range(passes):
+        _ = A @ X if i % 2 == 0 else A.T @ Y
+    return time.perf_counter() - t0
+
+
+DENSE_RUNS = {
+    "randla": lambda A: run_randla(A, DENSE_K),
+    "sklearn": lambda A: run_sklearn(A, DENSE_K),
+    "fbpca": lambda A: run_fbpca(A, DENSE_K),
+    "dask": lambda A: run_dask(A, DENSE_K),
+}
+SPARSE_RUNS = {
+    "randla": lambda A: run_randla(A, SPARSE_K),
+    "randla_krylov3": lambda A: run_randla(A, SPARSE_K, method="krylov", power_iters=3),
+    "randla_q7": lambda A: run_randla(A, SPARSE_K, power_iters=7),
+    "sklearn": lambda A: run_sklearn(A, SPARSE_K),
+    "sklearn_q2": lambda A: run_sklearn(A, SPARSE_K, n_iter=2),
+    "fbpca": lambda A: run_fbpca(A, SPARSE_K),
+}
+
+
+# -- asv suites --------------------------------------------------------------------------------
+def _cache_dir():
+    return tempfile.mkdtemp(prefix="randla-bench-lowrank-")
+
+
+class DenseRSVD:
+    """dense 20000 x 5000, sigma_i = exp(-i/40), k = 100."""
+
+    params = (["float64", "float32"], list(DENSE_RUNS))
+    param_names = ["dtype", "impl"]
+    timeout = 600
+    number = 1
+    repeat = 3
+
+    def setup_cache(self):
+        path = os.path.join(_cache_dir(), "dense.npy")
+        np.save(path, build_dense())
+        return path
+
+    def setup(self, path, dtype, impl):
+        self.A = np.load(path).astype(dtype, copy=False)
+
+    def time_rsvd(self, path, dtype, impl):
+        DENSE_RUNS[impl](self.A)
+
+    def track_error_over_sigma_k1(self, path, dtype, impl):
+        U, s, Vh = DENSE_RUNS[impl](self.A)
+        return spectral_error(self.A, U, s, Vh) / dense_spectrum()[DENSE_K]
+
+    track_error_over_sigma_k1.unit = "sigma_(k+1)"
+
+
+class DenseGemmFloor:
+    """The six products with 110 columns that two power iterations cannot avoid."""
+
+    params = (["float64", "float32"],)
+    param_names = ["dtype"]
+    number = 1
+    repeat = 3
+
+    def setup(self, dtype):
+        self.A = build_dense(np.dtype(dtype))
+
+    def time_six_passes(self, dtype):
+        gemm_floor(self.A)
+
+
+class SparseRSVD:
+    """scipy.sparse.random 200000 x 50000, density 1e-4 (flat spectrum), k = 50."""
+
+    params = (list(SPARSE_RUNS),)
+    param_names = ["impl"]
+    timeout = 600
+    number = 1
+    repeat = 3
+
+    def setup_cache(self):
+        A = build_sparse()
+        return sparse_sigma(A)[SPARSE_K]
+
+    def setup(self, sigma_k1, impl):
+        self.A = build_sparse()
+
+    def time_rsvd(self, sigma_k1, impl):
+        SPARSE_RUNS[impl](self.A)
+
+    def track_error_over_sigma_k1(self, sigma_k1, impl):
+        U, s, Vh = SPARSE_RUNS[impl](self.A)
+        return spectral_error(self.A, U, s, Vh) / sigma_k1
+
+    track_error_over_sigma_k1.unit = "sigma_(k+1)"
+
+
+# -- plain script: medians of 3 and ratios -----------------------------------------------------
+def _median_time(f, A, repeat=3):
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = f(A)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), out
+
+
+def _report(A, runs, sigma_k1, names):
+    results = {}
+    for name in names:
+        t, (U, s, Vh) = _median_time(runs[name], A)
+        err = spectral_error(A, U, s, Vh) / sigma_k1
+        results[name] = t
+        print(f"  {name:<16} {t:8.3f} s   error {err:.4f} sigma_(k+1)   out {np.asarray(U).dtype}",
+              flush=True)
+    return results
+
+
+def main(which):
+    print(f"load: {os.getloadavg()}")
+    if which in ("dense", "float32"):
+        dtype = np.float64 if which == "dense" else np.float32
+        A = build_dense(dtype)
+        sigma = dense_spectrum()[DENSE_K]
+        run_randla(A[:500, :300], 5)  # compile the sketch kernels outside the timings
+        floor = float(np.median([gemm_floor(A) for _ in range(3)]))
+        print(f"dense {A.shape} {A.dtype}: GEMM floor (6 passes x 110 columns) {floor:.3f} s")
+        names = ["randla", "fbpca", "dask"] + (["sklearn"] if "--no-sklearn" not in sys.argv else [])
+        r = _report(A, DENSE_RUNS, sigma, names)
+        print(f"  randla / floor {r['randla'] / floor:.2f}; "
+              + "; ".join(f"{n} / randla {r[n] / r['randla']:.2f}" for n in names[1:]))
+    elif which == "sparse":
+        A = build_sparse()
+        t0 = time.perf_counter()
+        sigma = sparse_sigma(A)
+        print(f"sparse {A.shape} nnz {A.nnz}: svds(k=51) {time.perf_counter() - t0:.1f} s, "
+              f"sigma_2 {sigma[1]:.3f}, sigma_(k+1) {sigma[SPARSE_K]:.3f}")
+        names = [a for a in sys.argv[2:] if a in SPARSE_RUNS] or list(SPARSE_RUNS)
+        r = _report(A, SPARSE_RUNS, sigma[SPARSE_K], names)
+        if "sklearn" in r:
+            print("  " + "; ".join(f"sklearn / {n} {r['sklearn'] / r[n]:.2f}" for n in r))
+    elif which == "normalizers":
+        A = build_dense()
+        sigma = dense_spectrum()[DENSE_K]
+        runs = {f"{norm}": (lambda A, norm=norm: run_randla(A, DENSE_K, normalizer=norm))
+                for norm in ("auto", "cholqr", "lu", "qr", "none")}
+        runs.update({f"q{q}": (lambda A, q=q: run_randla(A, DENSE_K, power_iters=q))
+                     for q in (1, 3)})
+        runs["krylov"] = lambda A: run_randla(A, DENSE_K, method="krylov")
+        _report(A, runs, sigma, list(runs))
+    print(f"load: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "dense")

@@ -1,0 +1,138 @@
+"""Orthonormalization of tall blocks, the step between and after products in range finders.
+
+Householder QR of a tall m x l block runs far below GEMM speed (measured here: 20000 x 110 in
+~1 s), while CholeskyQR (Gram matrix by SYRK/HERK, Cholesky of l x l, triangular solve) runs
+at GEMM-like speed. CholeskyQR2 (two passes) is orthonormal to machine precision when
+cond(Y) < ~u^(-1/2); a shifted first pass (Fukaya et al. 2020, "shifted CholeskyQR3") extends
+that to cond(Y) ~ u^(-1); numerically rank-deficient blocks fall back to Householder QR.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+from scipy.linalg import blas
+
+NORMALIZERS = ("auto", "qr", "lu", "cholqr", "none")
+
+# A CholeskyQR pass whose R has a diagonal ratio below this was applied to an almost
+# orthonormal block, so its output is orthonormal to ~100 u and no further pass is needed.
+_CLEAN_COND = 10.0
+_MAX_PASSES = 4
+
+
+def householder(Y):
+    """Orthonormal Q (m x l) with range(Q) containing range(Y), by Householder QR."""
+    return sla.qr(Y, mode="economic", check_finite=False)[0]
+
+
+def _gram(Y):
+    """Y^H Y (upper triangle valid) by SYRK/HERK: half the flops of a GEMM, no copy of Y."""
+    if Y.dtype.kind == "c":
+        herk = blas.get_blas_funcs("herk", (Y,))
+        # herk on the F-ordered view Y.T gives Y^T conj(Y) = conj(Y^H Y).
+        return herk(1.0, Y.T, trans=0).conj() if Y.flags.c_contiguous else herk(1.0, Y, trans=2)
+    syrk = blas.get_blas_funcs("syrk", (Y,))
+    return syrk(1.0, Y.T, trans=0) if Y.flags.c_contiguous else syrk(1.0, Y, trans=1)
+
+
+def _cholqr_pass(Y, shift=False):
+    """One CholeskyQR pass: Q = Y R^-1 with R^H R = Y^H Y (+ shift I). Returns (Q, R);
+    raises LinAlgError when the Gram matrix is not numerically positive definite."""
+    G = _gram(Y)
+    if shift:
+        m, l = Y.shape
+        u = np.finfo(Y.dtype).eps / 2
+        # Fukaya et al. (2020): s = 11 (m l + l (l + 1)) u ||Y||_2^2, with ||Y||_F^2 >= ||Y||_2^2.
+        s = 11.0 * (m * l + l * (l + 1)) * u * float(np.trace(G).real)
+        G[np.diag_indices(l)] += s
+    R = sla.cholesky(G, lower=False, check_finite=False)
+    if not np.all(np.isfinite(R)):
+        raise np.linalg.LinAlgError("Cholesky factor is not finite")
+    # Q^T = R^-T Y^T on the F-ordered view of Y: no transpose copy of the tall block.
+    Q = sla.solve_triangular(R, Y.T, trans="T", lower=False, check_finite=False).T
+    return Q, R
+
+
+def _diag_cond(R) -> float:
+    d = np.abs(np.diag(R))
+    return float(d.max() / d.min()) if d.min() > 0 else np.inf
+
+
+def cholqr(Y, orthonormal=True):
+    """CholeskyQR with a shifted first pass when needed, and Householder when Y is
+    numerically rank deficient.
+
+    With ``orthonormal=False`` one pass is made: the result spans range(Y) and is well
+    conditioned, which is all a power iteration needs between products.
+    """
+    if Y.shape[1] == 0:
+        return Y
+    clean = False
+    try:
+        Q, R = _cholqr_pass(Y)
+        clean = _diag_cond(R) < _CLEAN_COND
+    except np.linalg.LinAlgError:
+        try:
+            Q, _ = _cholqr_pass(Y, shift=True)  # a shifted pass never finishes the job
+        except np.linalg.LinAlgError:
+            return householder(Y)
+    if not orthonormal:
+        return Q
+    for _ in range(_MAX_PASSES - 1):
+        if clean:
+            return Q
+        try:
+            Q, R = _cholqr_pass(Q)
+        except np.linalg.LinAlgError:
+            return householder(Y)  # rank deficient: only Householder gives a full basis
+        clean = _diag_cond(R) < _CLEAN_COND
+    return Q if clean else householder(Y)
+
+
+def lu_normalize(Y):
+    """P L from a partially pivoted LU of Y: well conditioned, spans range(Y) (HMT 2011, fbpca)."""
+    return sla.lu(Y, permute_l=True, check_finite=False)[0]
+
+
+def orthonormalize(Y, normalizer="qr"):
+    """A basis of range(Y): orthonormal for "qr", "cholqr" and "auto"; well scaled for "lu";
+    Y itself for "none".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.lowrank import orthonormalize
+    >>> Y = np.random.default_rng(0).standard_normal((500, 20))
+    >>> Q = orthonormalize(Y, "cholqr")
+    >>> bool(np.allclose(Q.T @ Q, np.eye(20)))
+    True
+    """
+    Y = np.asarray(Y)
+    if normalizer == "qr":
+        return householder(Y)
+    if normalizer in ("cholqr", "auto"):
+        return cholqr(Y)
+    if normalizer == "lu":
+        return lu_normalize(Y)
+    if normalizer == "none":
+        return Y
+    raise ValueError(f"normalizer must be one of {NORMALIZERS}, got {normalizer!r}")
+
+
+def between_products(Y, normalizer):
+    """The normalization a power iteration applies between two products with A."""
+    if normalizer == "auto":
+        return cholqr(Y, orthonormal=False)
+    return orthonormalize(Y, normalizer)
+
+
+def final_basis(Y, normalizer):
+    """The orthonormal basis a range finder returns: Householder for "qr", CholeskyQR2 else."""
+    return householder(Y) if normalizer == "qr" else cholqr(Y)
+
+
+def project_out(W, Q):
+    """W - Q (Q^H W): the part of W orthogonal to the orthonormal columns of Q."""
+    if Q is None or Q.shape[1] == 0:
+        return W
+    return W - Q @ (Q.conj().T @ W)

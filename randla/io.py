@@ -1,0 +1,307 @@
+"""Matrices in files, opened without loading them: .npy (memory-mapped), .zarr, .h5/.hdf5,
+.npz (scipy.sparse) and .mtx (Matrix Market).
+
+Dense formats open as dask arrays chunked into row panels; each chunk is read by its task, so a
+file larger than memory is processed with memory bounded by the panel size. The readers are
+small picklable objects that reopen the file in whichever process (or cluster worker) reads.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import re
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._validation import working_dtype
+
+#: Default bytes per row panel.
+PANEL_BYTES = 64 * 2**20
+
+DENSE_SUFFIXES = (".npy", ".zarr", ".h5", ".hdf5")
+SPARSE_SUFFIXES = (".npz", ".mtx")
+
+
+def split_dataset(path: str, dataset: str | None = None):
+    """``file.h5:/group/data`` -> (``file.h5``, ``/group/data``); an explicit dataset wins."""
+    path = os.fspath(path)
+    match = re.match(r"(.*\.(?:h5|hdf5|zarr)):(.*)$", path, flags=re.IGNORECASE)
+    if match and not os.path.exists(path):
+        return match[1], dataset if dataset is not None else (match[2] or None)
+    return path, dataset
+
+
+def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES):
+    """Open the matrix stored in ``path`` without reading it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.npy``, ``.zarr`` (array or group), ``.h5``/``.hdf5`` (``file.h5:/dataset`` or
+        ``dataset=``), ``.npz`` written by ``scipy.sparse.save_npz``, or ``.mtx``.
+    dataset : str, optional
+        Dataset (HDF5) or array (Zarr group) inside the file.
+    panel_bytes : int
+        Size of a row panel, the unit read by one task.
+
+    Returns
+    -------
+    dask.array.Array or scipy.sparse.csr_matrix
+        Dense formats give a dask array of row panels; sparse formats are loaded (they are
+        compact) as CSR.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError
+        Missing or unreadable file.
+    ValueError
+        Corrupt or truncated file, missing dataset, not a 2-D matrix, unknown suffix.
+    TypeError
+        Non-numeric data.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from randla.io import open_matrix
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npy")
+    >>> np.save(path, np.arange(12.0).reshape(4, 3))
+    >>> A = open_matrix(path, panel_bytes=48)
+    >>> A.chunks, float(A.sum().compute())
+    (((2, 2), (3,)), 66.0)
+    """
+    path, dataset = split_dataset(path, dataset)
+    suffix = os.path.splitext(path.rstrip("/"))[1].lower()
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"input file not found: {path}")
+    if suffix == ".npy":
+        reader = NpyRows(path)
+    elif suffix in (".h5", ".hdf5"):
+        reader = H5Rows(path, dataset)
+    elif suffix == ".zarr":
+        reader = _open_zarr(path, dataset)
+    elif suffix == ".npz":
+        return _load_npz(path)
+    elif suffix == ".mtx":
+        return _load_mtx(path)
+    else:
+        raise ValueError(f"unsupported input {path!r}: expected one of "
+                         f"{', '.join(DENSE_SUFFIXES + SPARSE_SUFFIXES)}")
+    return as_panels(reader, panel_bytes=panel_bytes)
+
+
+def as_panels(x, *, panel_bytes=PANEL_BYTES):
+    """A dask array of row panels of ``panel_bytes`` over any row-sliceable 2-D array."""
+    import uuid
+
+    import dask.array as da
+    from dask.base import tokenize
+    _check_matrix(x.shape, x.dtype, getattr(x, "name", "input"))
+    rows = max(1, min(x.shape[0], panel_bytes // max(1, x.shape[1] * x.dtype.itemsize)))
+    meta = np.empty((0, 0), dtype=x.dtype)
+    name = getattr(x, "name", None)
+    # a stable key per file version and chunking; anything without a name gets a fresh one
+    token = (tokenize(name, os.stat(name.split(":")[0]).st_mtime_ns, x.shape, rows)
+             if name and os.path.exists(name.split(":")[0]) else uuid.uuid4().hex)
+    return da.from_array(x, chunks=(rows, x.shape[1]), asarray=False, meta=meta, lock=False,
+                         name=f"{type(x).__name__.lower()}-{token}")
+
+
+def _check_matrix(shape, dtype, name):
+    if len(shape) != 2:
+        raise ValueError(f"{name} must hold a 2-D matrix, got shape {tuple(shape)}")
+    if min(shape) == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(shape)})")
+    working_dtype(dtype, name)
+
+
+class NpyRows:
+    """Row blocks of a .npy file, read through a memory map opened once per process.
+
+    Slices are views of the map: the data stay in the page cache (file-backed memory), not in
+    the process's private memory. Reading rows i:j also asks the kernel to start reading the
+    next block (``MADV_WILLNEED``) so the disk works while the CPU multiplies.
+    """
+
+    ndim = 2
+
+    def __init__(self, path):
+        self.name = os.fspath(path)
+        with open(self.name, "rb") as f:
+            try:
+                fmt = np.lib.format
+                version = fmt.read_magic(f)
+                read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+                shape, fortran, dtype = (read[version](f) if version in read
+                                         else fmt._read_array_header(f, version))
+            except (ValueError, OSError, SyntaxError) as e:
+                raise ValueError(f"{self.name} is not a valid .npy file: {e}") from None
+            self.offset = f.tell()
+        if dtype.hasobject or dtype.fields is not None:
+            raise TypeError(f"{self.name} must hold numbers, got dtype {dtype}")
+        _check_matrix(shape, dtype, self.name)
+        self.shape, self.dtype, self.fortran = tuple(shape), np.dtype(dtype), fortran
+        need = self.offset + int(np.prod(shape)) * self.dtype.itemsize
+        have = os.path.getsize(self.name)
+        if have < need:
+            raise ValueError(f"{self.name} is truncated: its header announces shape {self.shape} "
+                             f"{self.dtype} ({need} bytes) but the file has {have} bytes")
+        self._map = None
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_map"} | {"_map": None}
+
+    def memmap(self):
+        if self._map is None:
+            self._map = np.memmap(self.name, dtype=self.dtype, mode="r", offset=self.offset,
+                                  shape=self.shape, order="F" if self.fortran else "C")
+        return self._map
+
+    def __getitem__(self, key):
+        mm = self.memmap()
+        if not self.fortran and isinstance(key, tuple) and isinstance(key[0], slice):
+            start, stop, _ = key[0].indices(self.shape[0])
+            self._prefetch(mm, stop, 2 * stop - start)
+        return np.asarray(mm[key])
+
+    def _prefetch(self, mm, start, stop):
+        raw = getattr(mm, "_mmap", None)
+        stop = min(stop, self.shape[0])
+        if raw is None or stop <= start or not hasattr(raw, "madvise"):
+            return
+        row = self.shape[1] * self.dtype.itemsize
+        base = self.offset % mmap.ALLOCATIONGRANULARITY  # where the data start inside the map
+        lo = (base + start * row) // mmap.PAGESIZE * mmap.PAGESIZE
+        hi = min(len(raw), base + stop * row)
+        try:
+            raw.madvise(mmap.MADV_WILLNEED, lo, hi - lo)
+        except (OSError, ValueError):  # advisory only
+            pass
+
+
+class ArrayRows:
+    """Row blocks of an array already open in this process (a np.memmap, an h5py or zarr
+    array): slices are read by the task that needs them, so nothing is copied up front."""
+
+    ndim = 2
+
+    def __init__(self, a, name="A"):
+        self.a, self.name, self.shape, self.dtype = a, None, tuple(a.shape), np.dtype(a.dtype)
+        _check_matrix(self.shape, self.dtype, name)
+
+    def __getitem__(self, key):
+        return np.asarray(self.a[key])
+
+
+class H5Rows:
+    """Row blocks of an HDF5 dataset; the file is opened once per process, read-only."""
+
+    ndim = 2
+
+    def __init__(self, path, dataset):
+        import h5py
+        self.path, self.dataset = os.fspath(path), dataset
+        try:
+            with h5py.File(self.path, "r") as f:
+                if dataset is None:
+                    names = _h5_datasets(f)
+                    if len(names) != 1:
+                        raise ValueError(f"{self.path} holds {len(names)} datasets "
+                                         f"({', '.join(names[:10])}): name one as FILE.h5:/path "
+                                         f"or with --dataset")
+                    self.dataset = names[0]
+                if self.dataset not in f or not isinstance(f[self.dataset], h5py.Dataset):
+                    raise ValueError(f"{self.path} has no dataset {self.dataset!r}; it holds "
+                                     f"{', '.join(_h5_datasets(f)[:10]) or 'no datasets'}")
+                d = f[self.dataset]
+                self.shape, self.dtype = tuple(d.shape), d.dtype
+        except OSError as e:
+            raise ValueError(f"{self.path} is not a readable HDF5 file: {e}") from None
+        self.name = f"{self.path}:{self.dataset}"
+        if self.dtype.kind not in "biufc":
+            raise TypeError(f"{self.name} must hold numbers, got dtype {self.dtype}")
+        _check_matrix(self.shape, self.dtype, self.name)
+        self._file = None
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_file"} | {"_file": None}
+
+    def __getitem__(self, key):
+        import h5py
+        if self._file is None:
+            self._file = h5py.File(self.path, "r")
+        try:
+            return self._file[self.dataset][key]
+        except OSError as e:  # a truncated or damaged data block surfaces here, mid-read
+            raise ValueError(f"{self.name}: cannot read rows {key}: {e}") from None
+
+
+def _h5_datasets(f):
+    import h5py
+    names = []
+    f.visititems(lambda name, obj: names.append("/" + name) if isinstance(obj, h5py.Dataset) else None)
+    return names
+
+
+def _open_zarr(path, dataset):
+    import zarr
+    try:
+        node = zarr.open(path, mode="r")
+    except Exception as e:  # zarr raises several types for a missing or damaged store
+        raise ValueError(f"{path} is not a readable Zarr store: {e}") from None
+    if dataset is not None:
+        try:
+            node = node[dataset.strip("/")]
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path} has no array {dataset!r}") from e
+    if not hasattr(node, "dtype"):
+        arrays = [name for name, _ in node.arrays()]
+        if len(arrays) != 1:
+            raise ValueError(f"{path} is a Zarr group with {len(arrays)} arrays "
+                             f"({', '.join(arrays[:10])}): name one as FILE.zarr:name")
+        node = node[arrays[0]]
+    if node.dtype.kind not in "biufc":
+        raise TypeError(f"{path} must hold numbers, got dtype {node.dtype}")
+    return _ZarrRows(node, f"{path}:{dataset or ''}")
+
+
+class _ZarrRows:
+    """A zarr array behind a name (so graphs get stable keys) and clear read errors."""
+
+    ndim = 2
+
+    def __init__(self, z, name):
+        self.z, self.name, self.shape, self.dtype = z, name, tuple(z.shape), z.dtype
+
+    def __getitem__(self, key):
+        try:
+            return np.asarray(self.z[key])
+        except Exception as e:  # missing or damaged chunk files
+            raise ValueError(f"{self.name}: cannot read rows {key}: {e}") from None
+
+
+def _load_npz(path):
+    try:
+        A = sp.load_npz(path)
+    except (ValueError, OSError, KeyError) as e:
+        raise ValueError(f"{path} is not a scipy.sparse .npz file (write it with "
+                         f"scipy.sparse.save_npz): {e}") from None
+    return _checked_sparse(A, path)
+
+
+def _load_mtx(path):
+    import scipy.io
+    try:
+        A = scipy.io.mmread(path)
+    except (ValueError, OSError, IndexError, TypeError) as e:
+        raise ValueError(f"{path} is not a valid Matrix Market file: {e}") from None
+    return _checked_sparse(A, path)
+
+
+def _checked_sparse(A, path):
+    if not sp.issparse(A):
+        A = np.asarray(A)
+        _check_matrix(A.shape, A.dtype, path)
+        return A
+    _check_matrix(A.shape, A.dtype, path)
+    return sp.csr_matrix(A)

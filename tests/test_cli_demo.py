@@ -1,0 +1,35 @@
+"""``randla demo`` end to end on a small matrix: every registered sketch has a row, with an
+accuracy close to optimal, or says why it is unavailable."""
+import re
+
+import numpy as np
+
+import randla.sketch
+from randla.cli import main
+from randla.demo import matrix_with_spectrum
+
+
+def test_demo_prints_a_row_per_sketch(capsys):
+    assert main(["demo", "--m", "1500", "--n", "300", "--k", "10"]) == 0
+    out = capsys.readouterr().out
+    for name in randla.sketch.available():
+        row = next(line for line in out.splitlines() if f"sketch={name}" in line)
+        if "unavailable" in row:
+            continue
+        t, err, rel = (float(x) for x in row.split()[-3:])
+        assert 1.0 - 1e-6 <= err <= 1.05, row       # spectral error / sigma_(k+1)
+        assert rel <= 0.05, row                      # top-k singular values
+    for ref in ("svds", "scipy.linalg.svd", "krylov"):
+        row = next(line for line in out.splitlines() if ref in line)
+        assert float(row.split()[-2]) <= 1.05, row
+    assert re.search(r"sigma_\(k\+1\) = [0-9.e+-]+", out)
+
+
+def test_demo_matrix_has_the_requested_spectrum():
+    s = 0.8 ** np.arange(50)
+    A = matrix_with_spectrum(200, 50, s, rng=3)
+    np.testing.assert_allclose(np.linalg.svd(A, compute_uv=False), s, atol=1e-12)
+    B = matrix_with_spectrum(60, 90, s, dtype=np.float32, rng=3)
+    assert B.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.svd(B.astype(float), compute_uv=False)[:50], s,
+                               atol=1e-5)

@@ -1,0 +1,130 @@
+"""`randla svd`: round trips for every input format, and clean failures on bad input."""
+import os
+
+import h5py
+import numpy as np
+import scipy.io
+import scipy.sparse as sp
+import zarr
+
+from randla.cli import main
+
+
+def _low_rank(rng, m=300, n=60, r=5):
+    s = np.array([10.0, 7, 5, 3, 2])[:r]
+    U = np.linalg.qr(rng.standard_normal((m, r)))[0]
+    V = np.linalg.qr(rng.standard_normal((n, r)))[0]
+    return (U * s) @ V.T, s
+
+
+def _svd(argv, capsys=None):
+    code = main(["svd", *map(str, argv)])
+    err = capsys.readouterr().err if capsys else ""
+    return code, err
+
+
+def _check(out, A, s, k):
+    with np.load(out) as f:
+        assert sorted(f.files) == ["U", "Vh", "s"]
+        U, S, Vh = f["U"], f["s"], f["Vh"]
+    assert U.shape == (A.shape[0], k) and Vh.shape == (k, A.shape[1])
+    np.testing.assert_allclose(S, s[:k], rtol=1e-8)
+    np.testing.assert_allclose((U * S) @ Vh, A if k == len(s) else (U * S) @ Vh, atol=1e-8)
+
+
+def _no_leftovers(folder, keep):
+    assert sorted(os.listdir(folder)) == sorted(keep)
+
+
+def test_npy_round_trip_with_each_pass_count(rng, tmp_path):
+    A, s = _low_rank(rng)
+    np.save(tmp_path / "a.npy", A)
+    for passes in ([], ["--passes", "1"], ["--passes", "3"]):
+        out = tmp_path / "out.npz"
+        assert _svd([tmp_path / "a.npy", "--rank", 5, "--seed", 1, "--quiet", "-o", out, *passes])[0] == 0
+        _check(out, A, s, 5)
+    _no_leftovers(tmp_path, ["a.npy", "out.npz"])
+
+
+def test_tol_picks_the_smallest_rank(rng, tmp_path):
+    A, s = _low_rank(rng)
+    np.save(tmp_path / "a.npy", A)
+    out = tmp_path / "o.npz"
+    # ||A - A_3||_F / ||A||_F = sqrt(3^2 + 2^2) / ||s|| ~ 0.27: tol 0.3 gives rank 3
+    assert _svd([tmp_path / "a.npy", "-k", 5, "--tol", 0.3, "--quiet", "-o", out])[0] == 0
+    with np.load(out) as f:
+        np.testing.assert_allclose(f["s"], s[:3], rtol=1e-8)
+
+
+def test_hdf5_zarr_sparse_and_matrix_market_round_trips(rng, tmp_path):
+    A, s = _low_rank(rng)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f.create_dataset("/group/data", data=A, chunks=(50, 60))
+        f.create_dataset("/other", data=np.ones(3))
+    zarr.save_array(str(tmp_path / "a.zarr"), A)
+    sparse = sp.random(200, 80, density=0.05, random_state=int(rng.integers(1 << 30)), format="csr")
+    sp.save_npz(tmp_path / "s.npz", sparse)
+    scipy.io.mmwrite(tmp_path / "s.mtx", sparse)
+    ref = np.linalg.svd(sparse.toarray(), compute_uv=False)
+    for argv in ([f"{tmp_path / 'a.h5'}:/group/data"], [tmp_path / "a.h5", "--dataset", "/group/data"],
+                 [tmp_path / "a.zarr"]):
+        assert _svd([*argv, "-k", 5, "--quiet", "-o", tmp_path / "o.npz"])[0] == 0
+        _check(tmp_path / "o.npz", A, s, 5)
+    for name in ("s.npz", "s.mtx"):
+        assert _svd([tmp_path / name, "-k", 2, "--passes", 8, "--seed", 0, "--quiet",
+                     "-o", tmp_path / "o.npz"])[0] == 0
+        with np.load(tmp_path / "o.npz") as f:
+            np.testing.assert_allclose(f["s"], ref[:2], rtol=2e-2)
+
+
+def _corrupt_inputs(rng, d):
+    A = rng.standard_normal((100, 20))
+    np.save(d / "good.npy", A)
+    raw = (d / "good.npy").read_bytes()
+    (d / "truncated.npy").write_bytes(raw[: len(raw) // 2])
+    (d / "header.npy").write_bytes(b"\x93NUMPY\x01\x00garbage" + raw[20:])
+    (d / "text.npy").write_bytes(b"just some text\n")
+    np.save(d / "strings.npy", np.array([["a", "b"], ["c", "d"]]))
+    np.save(d / "vector.npy", np.ones(5))
+    nan = A.copy()
+    nan[57, 3] = np.nan
+    np.save(d / "nan.npy", nan)
+    with h5py.File(d / "two.h5", "w") as f:
+        f["x"], f["y"] = A, A
+    (d / "bad.h5").write_bytes(b"not hdf5 at all")
+    np.savez(d / "dense.npz", a=A)
+    (d / "bad.mtx").write_text("%%MatrixMarket matrix coordinate real general\n3 3 2\n1 1\n")
+    (d / "a.csv").write_text("1,2\n3,4\n")
+    return {
+        "missing.npy": "not found", "truncated.npy": "truncated", "header.npy": "not a valid .npy",
+        "text.npy": "not a valid .npy", "strings.npy": "numeric", "vector.npy": "2-D",
+        "nan.npy": "NaN", "two.h5": "datasets", "two.h5:/z": "no dataset", "bad.h5": "HDF5",
+        "dense.npz": "scipy.sparse", "bad.mtx": "Matrix Market", "a.csv": "unsupported",
+    }
+
+
+def test_bad_inputs_fail_cleanly_and_leave_nothing(rng, tmp_path, capsys):
+    cases = _corrupt_inputs(rng, tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    (tmp_path / "keep.npz").write_bytes(b"previous result")
+    for name, message in cases.items():
+        code, err = _svd([tmp_path / name, "-k", 3, "-o", tmp_path / "keep.npz"], capsys)
+        assert code == 2, name
+        assert err.startswith("randla svd: error:") and message in err, (name, err)
+        assert "Traceback" not in err
+    assert (tmp_path / "keep.npz").read_bytes() == b"previous result"  # never half-written
+    _no_leftovers(tmp_path, before + ["keep.npz"])
+
+
+def test_bad_options_fail_cleanly(rng, tmp_path, capsys):
+    np.save(tmp_path / "a.npy", rng.standard_normal((50, 10)))
+    for argv, message in [(["-k", 11], "k must be"), (["-k", 3, "--passes", "0"], "--passes"),
+                          (["-k", 3, "--memory-limit", "lots"], "--memory-limit"),
+                          (["-k", 3, "--memory-limit", "1kB"], "too small"),
+                          (["-k", 3, "--sketch", "nope"], "unknown sketch"),
+                          (["-k", 3, "--passes", "1", "--tol", "0.1"], "--tol")]:
+        code, err = _svd([tmp_path / "a.npy", *argv, "-o", tmp_path / "o.npz"], capsys)
+        assert code == 2 and message in err, (argv, err)
+    code, err = _svd([tmp_path / "a.npy", "-k", 3, "-o", tmp_path / "no" / "o.npz"], capsys)
+    assert code == 2 and "does not exist" in err
+    _no_leftovers(tmp_path, ["a.npy"])
