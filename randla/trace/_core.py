@@ -1,0 +1,249 @@
+"""What every trace estimator shares: the float-like result, input handling, test vectors drawn
+from randla sketches, matvec counting and the adaptive (``tol=``) driver."""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .. import sketch as _sketch
+from .._validation import check_positive_int, check_random_state, real_dtype
+from ..operators import as_operator
+
+#: Sketch kinds whose test vectors are rotation invariant (the XTrace normalization needs it).
+_ROTATION_INVARIANT = {"gaussian", "sphere"}
+
+
+class TraceResult(float):
+    """A trace estimate that is a float, with its error estimate and cost attached.
+
+    Attributes
+    ----------
+    estimate : float
+        The estimate (also the value of the object itself).
+    error : float
+        The estimator's own estimate of its standard error (NaN when it has none).
+    matvecs : int
+        Products of A with a vector that were used.
+    method : str
+        Name of the estimator.
+    """
+
+    def __new__(cls, estimate, error=math.nan, matvecs=0, method=""):
+        obj = super().__new__(cls, estimate)
+        obj.error = float(error)
+        obj.matvecs = int(matvecs)
+        obj.method = str(method)
+        return obj
+
+    @property
+    def estimate(self) -> float:
+        return float(self)
+
+    def __repr__(self):
+        return (f"TraceResult(estimate={float(self)!r}, error={self.error!r}, "
+                f"matvecs={self.matvecs}, method={self.method!r})")
+
+    def __reduce__(self):
+        return (type(self), (float(self), self.error, self.matvecs, self.method))
+
+
+class DiagResult(NamedTuple):
+    """A diagonal estimate: the vector, an estimate of its error ``||d_est - diag(A)||_2`` and
+    the products with A used. ``np.asarray(result)`` gives the vector."""
+
+    estimate: np.ndarray
+    error: float
+    matvecs: int
+
+    def __array__(self, dtype=None, copy=None):
+        return self.estimate if dtype is None else self.estimate.astype(dtype)
+
+
+# -- input ---------------------------------------------------------------------------------------
+class _Counted:
+    """An operator that counts the vectors it is applied to (``matvecs``)."""
+
+    def __init__(self, op, symmetric):
+        self.op = op
+        self.shape = op.shape
+        self.dtype = op.dtype
+        self.symmetric = symmetric
+        self.matvecs = 0
+
+    def matmat(self, X):
+        self.matvecs += X.shape[1]
+        return np.asarray(self.op.matmat(X))
+
+    def rmatmat(self, X):
+        """A^T X (A X when A was declared symmetric)."""
+        if self.symmetric:
+            return self.matmat(X)
+        self.matvecs += X.shape[1]
+        return np.asarray(self.op.rmatmat(X))
+
+
+def _no_adjoint(x):
+    raise ValueError("A was given as a matvec callable, which has no transpose; pass "
+                     "symmetric=True if A is symmetric, or a LinearOperator with rmatvec")
+
+
+def square_operator(A, n=None, *, symmetric=False, name="A") -> _Counted:
+    """Validate A (ndarray, sparse, LinearOperator or matvec callable with size ``n``) as a
+    real square operator and wrap it to count matvecs."""
+    if callable(A) and not isinstance(A, spla.LinearOperator) and not sp.issparse(A) \
+            and not isinstance(A, np.ndarray):
+        if n is None:
+            raise ValueError(f"{name} is a matvec callable: pass its size n")
+        n = check_positive_int(n, "n")
+        func = A
+        A = spla.LinearOperator((n, n), matvec=lambda x: np.asarray(func(np.ravel(x))),
+                                rmatvec=_no_adjoint, dtype=np.float64)
+    op = as_operator(A, name)
+    if op.shape[0] != op.shape[1]:
+        raise ValueError(f"{name} must be square, got shape {op.shape}")
+    if n is not None and check_positive_int(n, "n") != op.shape[0]:
+        raise ValueError(f"n={n} does not match the size of {name}, {op.shape}")
+    if op.is_complex:
+        raise TypeError(f"{name} is complex; randla.trace estimates traces of real matrices")
+    return _Counted(op, symmetric)
+
+
+def check_budget(m, tol, atol, n, minimum, name="m"):
+    """Validate ``m`` (fixed budget, or the cap when ``tol``/``atol`` is given)."""
+    adaptive = tol is not None or atol is not None
+    if m is None:
+        if not adaptive:
+            raise ValueError("give a number of matvecs m or a tolerance tol")
+        m = max(minimum, n)
+    m = check_positive_int(m, name)
+    if m < minimum:
+        raise ValueError(f"{name} must be >= {minimum} for this estimator, got {m}")
+    for value, label in ((tol, "tol"), (atol, "atol")):
+        if value is not None and (not isinstance(value, numbers.Real) or not value > 0):
+            raise ValueError(f"{label} must be a positive number, got {value!r}")
+    return m, adaptive
+
+
+def setup(A, m, tol, atol, n, sketch, normalize, rng, minimum, *, symmetric=False,
+          default_cap=None):
+    """Validate the arguments every estimator takes: (counted operator, test vectors, budget,
+    adaptive?)."""
+    op = square_operator(A, n, symmetric=symmetric)
+    size = op.shape[0]
+    if m is None and (tol is not None or atol is not None) and default_cap is not None:
+        m = max(minimum, default_cap(size))
+    m, adaptive = check_budget(m, tol, atol, size, minimum)
+    vectors = TestVectors(sketch, size, rng, op.dtype, normalize)
+    return op, vectors, m, adaptive
+
+
+def chunks(k, n, itemsize=8, max_bytes=2**27):
+    """Split k test vectors of length n into column blocks of at most ``max_bytes``."""
+    width = max(1, max_bytes // max(1, n * itemsize))
+    return [min(width, k - i) for i in range(0, k, width)]
+
+
+def check_finite_result(value, what):
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{what} is not finite: A's products overflowed or produced NaN")
+
+
+# -- test vectors ----------------------------------------------------------------------------------
+class TestVectors:
+    """Test vectors omega with E[omega omega^T] = I drawn from a randla sketch.
+
+    A sketch S (d x n) of the contract satisfies E[S^H S] = I, so the columns of sqrt(d) S^T are
+    such test vectors. A name or factory gives fresh vectors on every draw; a Sketcher instance
+    is a fixed pool of its d rows, handed out in order. ``normalize`` (or the name "sphere",
+    Gaussian vectors scaled to norm sqrt(n)) puts the vectors on the sphere.
+    """
+
+    def __init__(self, sketch, n, rng, dtype, normalize=False):
+        self.n = n
+        self.dtype = np.dtype(dtype)
+        self.rng = check_random_state(rng)
+        if isinstance(sketch, str) and sketch == "sphere":
+            sketch, normalize = "gaussian", True
+        self.sketch = sketch
+        self.normalize = bool(normalize)
+        kind = sketch if isinstance(sketch, str) else getattr(sketch, "kind", "")
+        complex_ = isinstance(sketch, _sketch.Sketcher) and sketch.is_complex
+        self.rotation_invariant = kind in _ROTATION_INVARIANT and not complex_
+        self._pool = None
+        if isinstance(sketch, _sketch.Sketcher):
+            if sketch.n != n:
+                raise ValueError(f"sketch has shape {sketch.shape}; its n must be {n}")
+            self._pool, self._used = self._from(sketch), 0
+        elif not (isinstance(sketch, str) or callable(sketch)):
+            raise TypeError(f"sketch must be a name in {_sketch.available() + ['sphere']}, "
+                            f"a Sketcher or a factory, got {type(sketch).__name__}")
+
+    def _from(self, S):
+        d = S.shape[0]
+        omega = math.sqrt(d) * S.to_dense(S.dtype_for(self.dtype)).T
+        if self.normalize:
+            omega *= math.sqrt(self.n) / np.linalg.norm(omega, axis=0)
+        return np.ascontiguousarray(omega)
+
+    def draw(self, k):
+        """The next k test vectors, as the columns of an n x k array."""
+        if self._pool is not None:
+            if self._used + k > self._pool.shape[1]:
+                raise ValueError(f"the sketch supplies {self._pool.shape[1]} test vectors; this "
+                                 f"call needs {self._used + k}: give a larger sketch or a name")
+            out = self._pool[:, self._used:self._used + k]
+            self._used += k
+            return out
+        return self._from(_sketch.resolve(self.sketch, k, self.n, rng=self.rng,
+                                          dtype=real_dtype(self.dtype)))
+
+
+def ct(X):
+    """Conjugate transpose (a plain transpose for real X)."""
+    return X.conj().T if np.iscomplexobj(X) else X.T
+
+
+def rowdot(X, Y):
+    """Column-wise inner products x_j^H y_j."""
+    return np.einsum("ij,ij->j", X.conj(), Y) if np.iscomplexobj(X) else np.einsum("ij,ij->j", X, Y)
+
+
+# -- adaptive driver -------------------------------------------------------------------------------
+def run(state, m, adaptive, tol, atol, first):
+    """Grow ``state`` to the budget ``m`` at once, or, when adaptive, by doubling from ``first``
+    matvecs until its error estimate is at most max(atol, tol * |estimate|) or m is spent.
+
+    ``state.grow(budget)`` brings the state to ``budget`` matvecs (states with ``restarts =
+    True`` start over, so the budgets they can still afford shrink by what was spent);
+    ``state.estimate()`` returns (estimate, error)."""
+    if not adaptive:
+        state.grow(m)
+        return state.estimate()
+    restarts = getattr(state, "restarts", False)
+    budget = min(m, first)
+    while True:
+        state.grow(budget)
+        est, err = state.estimate()
+        target = max(atol or 0.0, (tol or 0.0) * float(np.linalg.norm(est)))
+        left = m - state.op.matvecs if restarts else m
+        nxt = min(2 * budget, left)
+        if err <= target or nxt <= budget:
+            return est, err
+        budget = nxt
+
+
+def finish(state, m, adaptive, tol, atol, first, method):
+    """Run ``state`` (see :func:`run`) and wrap its estimate as a TraceResult."""
+    est, err = run(state, m, adaptive, tol, atol, first)
+    return TraceResult(est, err, state.op.matvecs, method)
+
+
+def sample_error(samples):
+    """Standard error of the mean of ``samples`` (NaN for fewer than two)."""
+    k = len(samples)
+    return float(np.std(samples, ddof=1) / math.sqrt(k)) if k > 1 else math.nan
