@@ -125,8 +125,10 @@ def _top_svd(A, k, oversample, power_iters, rng):
     if isinstance(A, np.ndarray) and 2 * k >= min(A.shape):
         U, s, Vh = sla.svd(A, full_matrices=False, check_finite=False)
         return U[:, :k], s[:k], Vh[:k]
+    # Householder QR between products: regularized solutions weigh singular directions far
+    # below sqrt(eps) * sigma_1, which CholeskyQR (rsvd's fast default) resolves less well.
     return randla.rsvd(A, k, oversample=min(oversample, min(A.shape) - k),
-                       power_iters=power_iters, rng=rng)
+                       power_iters=power_iters, normalizer="qr", rng=rng)
 
 
 def _kronecker_spectrum(A, b, rank, oversample, power_iters, rng):
