@@ -1,11 +1,13 @@
 """Sketches: random linear maps applied block by block (see :class:`Sketcher`)."""
 from .base import Sketcher, available, make, register, resolve
 from .gaussian import Gaussian, Rademacher
+from .sparse_sign import SparseSign
 
 register("gaussian", Gaussian)
 register("rademacher", Rademacher)
-register("sparse_sign", "randla.sketch.sparse_sign:SparseSign")
+register("sparse_sign", SparseSign)
 register("srtt", "randla.sketch.srtt:SRTT")
 register("optical", "opu.sketcher:OpticalSketch")
 
-__all__ = ["Sketcher", "Gaussian", "Rademacher", "available", "make", "register", "resolve"]
+__all__ = ["Sketcher", "Gaussian", "Rademacher", "SparseSign", "available", "make", "register",
+           "resolve"]
