@@ -2,12 +2,13 @@
 from .base import Sketcher, available, make, register, resolve
 from .gaussian import Gaussian, Rademacher
 from .sparse_sign import SparseSign
+from .srtt import SRTT
 
 register("gaussian", Gaussian)
 register("rademacher", Rademacher)
 register("sparse_sign", SparseSign)
-register("srtt", "randla.sketch.srtt:SRTT")
+register("srtt", SRTT)
 register("optical", "opu.sketcher:OpticalSketch")
 
-__all__ = ["Sketcher", "Gaussian", "Rademacher", "SparseSign", "available", "make", "register",
+__all__ = ["Sketcher", "Gaussian", "Rademacher", "SparseSign", "SRTT", "available", "make", "register",
            "resolve"]
