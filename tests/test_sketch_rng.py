@@ -98,11 +98,11 @@ def test_long_columns_and_thread_count_give_identical_bits():
         numba.set_num_threads(1)
         one = [krng.normal_block(99, 0, r, c, np.float64) for r, c in shapes]
         one_f32 = krng.normal_block(99, 0, (0, 20000), (7, 8), np.float32)
-        choice1 = np.empty((3000, 8), np.int64)
+        choice1 = np.empty((3000, 8), np.int32)
         krng.fill_choice(choice1, 4, 2, 10, 200)
         numba.set_num_threads(before)
         many = [krng.normal_block(99, 0, r, c, np.float64) for r, c in shapes]
-        choice2 = np.empty((3000, 8), np.int64)
+        choice2 = np.empty((3000, 8), np.int32)
         krng.fill_choice(choice2, 4, 2, 10, 200)
     finally:
         numba.set_num_threads(before)
@@ -169,7 +169,7 @@ def choice_ref(seed, stream, col, high, k):
 
 def test_choice_matches_reference_and_is_uniform(rng):
     seed = int(rng.integers(2**63))
-    out = np.empty((6, 5), np.int64)
+    out = np.empty((6, 5), np.int32)
     krng.fill_choice(out, seed, 3, 77, 11)
     for c in range(6):
         assert out[c].tolist() == choice_ref(seed, 3, 77 + c, 11, 5)
@@ -178,12 +178,12 @@ def test_choice_matches_reference_and_is_uniform(rng):
     krng.fill_choice(many, seed, 3, 0, 10)
     assert np.all(np.diff(many, axis=1) > 0)
     assert stats.chisquare(np.bincount(many.ravel(), minlength=10)).pvalue > 1e-6
-    pairs = np.empty((50_000, 2), np.int64)
+    pairs = np.empty((50_000, 2), np.int32)
     krng.fill_choice(pairs, seed, 3, 0, 5)
     codes = np.bincount(pairs[:, 0] * 5 + pairs[:, 1], minlength=25)
     assert stats.chisquare(codes[codes > 0]).pvalue > 1e-6 and np.count_nonzero(codes) == 10
     with pytest.raises(ValueError):
-        krng.fill_choice(np.empty((1, 4), np.int64), seed, 3, 0, 3)
+        krng.fill_choice(np.empty((1, 4), np.int32), seed, 3, 0, 3)
 
 
 def test_signs_match_reference(rng):

@@ -7,6 +7,7 @@ add or subtract rows of X into rows of the result without ever forming S, then s
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
@@ -24,10 +25,6 @@ _TILE_BYTES = 1 << 20
 _PANEL_BYTES = 1 << 19
 #: Rows of a column-major X transposed at once into a thread's buffer.
 _PANEL_ROWS = 128
-#: Below this many column tiles, the row-major kernel splits the rows of X instead.
-_MIN_TILES = 8
-#: Fixed number of parts the CSR kernel splits the output rows into (thread-count independent).
-_ROW_PARTS = 16
 
 
 def sparse_sign_pattern(seed, d, zeta, start, stop):
@@ -115,30 +112,28 @@ class SparseSign(Sketcher):
 
     def _apply_dense(self, X, dt):
         out_dtype = np.result_type(X.dtype if X.dtype.kind in "fc" else np.float64, dt)
+        if out_dtype.kind == "c":  # B is real: sketch the real and imaginary parts
+            return _complex_from_parts(self._apply_dense, X, out_dtype)
         X = X.astype(out_dtype, copy=False)
         p = X.shape[1]
         Y = np.zeros((self.d, p), dtype=out_dtype)
         if X.flags.f_contiguous and not X.flags.c_contiguous:
-            panel = _panel_width(self.d, out_dtype.itemsize, p, _PANEL_BYTES)
+            panel = _tile_width(self.d, out_dtype.itemsize, p, _PANEL_BYTES)
             for start, stop, rows, signs in self._passes():
                 _add_colmajor(rows, signs, X[start:stop], Y, panel, _PANEL_ROWS)
         else:
             X = np.ascontiguousarray(X)
-            tile = _panel_width(self.d, out_dtype.itemsize, p, _TILE_BYTES)
+            tile = _tile_width(self.d, out_dtype.itemsize, p, _TILE_BYTES)
             for start, stop, rows, signs in self._passes():
-                # A fixed rule (not the thread count) picks the kernel: results never depend
-                # on the number of threads.
-                if -(-p // tile) >= _MIN_TILES or stop - start < 4096:
-                    _add_rowmajor(rows, signs, X[start:stop], Y, tile)
-                else:  # few, narrow columns: split the rows of X instead
-                    _add_rowmajor_split(rows, signs, X[start:stop], Y, 2 * _ROW_PARTS)
+                _add_rowmajor(rows, signs, X[start:stop], Y, tile)
         Y *= out_dtype.type(self.scale)
         return Y
 
     def _apply_sparse(self, X, dt):
-        if X.format not in ("csr", "csc"):
-            X = X.tocsr()
         out_dtype = np.result_type(X.dtype if X.dtype.kind in "fc" else np.float64, dt)
+        if out_dtype.kind == "c":
+            return _complex_from_parts(self._apply_sparse, X, out_dtype)
+        X = X.tocsr() if X.format not in ("csr", "csc") else X
         X = X.astype(out_dtype, copy=False)
         p = X.shape[1]
         if X.format == "csc":
@@ -149,16 +144,28 @@ class SparseSign(Sketcher):
             Y = Yt.T
         else:
             Y = np.zeros((self.d, p), dtype=out_dtype)
+            parts = min(self.d, 4 * numba.get_num_threads())
             for start, stop, rows, signs in self._passes():
-                _add_csr(rows, signs, X.indptr[start:stop + 1], X.indices, X.data, Y,
-                         min(self.d, _ROW_PARTS))
+                _add_csr(rows, signs, X.indptr[start:stop + 1], X.indices, X.data, Y, parts)
         Y *= out_dtype.type(self.scale)
         return Y
 
 
-def _panel_width(d, itemsize, p, nbytes):
-    """Columns of the result a thread accumulates at once: a d x w tile within nbytes."""
+def _complex_from_parts(apply, X, out_dtype):
+    """apply(X.real) + 1j apply(X.imag): the real kernels serve complex data too."""
+    real = np.finfo(out_dtype).dtype
+    re = apply(X.real.astype(real), real)
+    Y = np.empty(re.shape, out_dtype)
+    Y.real = re
+    Y.imag = apply(X.imag.astype(real), real)
+    return Y
+
+
+def _tile_width(d, itemsize, p, nbytes):
+    """Columns of the result a thread accumulates at once: a d x w tile within nbytes, and
+    at least 4 tiles per thread when X is narrow. The result does not depend on it."""
     w = max(8, (nbytes // (d * itemsize)) // 8 * 8)
+    w = min(w, max(16, -(-p // (4 * numba.get_num_threads())) // 8 * 8 + 8))
     return min(w, max(1, p))
 
 
@@ -190,24 +197,6 @@ def _add_rowmajor(rows, signs, X, Y, tile):
         for j in range(n):
             for q in range(k):
                 _add_row(Y, rows[j, q], X, j, signs[j, q], c0, w)
-
-
-@njit(parallel=True, cache=True)
-def _add_rowmajor_split(rows, signs, X, Y, nparts):
-    """Row-major X with few columns: parts of the rows of X into private results, then summed
-    in a fixed order (the result does not depend on the thread count)."""
-    n, p = X.shape
-    d = Y.shape[0]
-    k = rows.shape[1]
-    partial = np.zeros((nparts, d, p), Y.dtype)
-    for part in prange(nparts):
-        Yp = np.zeros((d, p), Y.dtype)
-        for j in range(part * n // nparts, (part + 1) * n // nparts):
-            for q in range(k):
-                _add_row(Yp, rows[j, q], X, j, signs[j, q], 0, p)
-        partial[part] = Yp
-    for part in range(nparts):
-        Y += partial[part]
 
 
 @njit(parallel=True, cache=True)
@@ -254,7 +243,7 @@ def _add_csc(rows, signs, indptr, indices, data, Yt):
 @njit(parallel=True, cache=True)
 def _add_csr(rows, signs, indptr, indices, data, Y, nparts):
     """CSR X (indptr already offset to the rows of this pass): each part owns a range of rows
-    of Y and walks all of X, so no races and no dependence on the thread count."""
+    of Y and walks all of X, so no races; every entry sums over j in order whatever the parts."""
     n = indptr.shape[0] - 1
     d = Y.shape[0]
     k = rows.shape[1]

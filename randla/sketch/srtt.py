@@ -56,7 +56,7 @@ class SRTT(Sketcher):
         if self.d > self.n:
             raise ValueError(f"d must be <= n for an SRTT (it keeps d of the n transformed "
                              f"coordinates), got d={self.d}, n={self.n}")
-        rows = np.empty((1, self.d), np.int64)
+        rows = np.empty((1, self.d), np.int32)
         _rng.fill_choice(rows, self.seed, _STREAM_ROWS, 0, self.n)
         self.rows = rows[0]
         signs = np.empty((self.n, 1), np.int8)
