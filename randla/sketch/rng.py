@@ -51,9 +51,10 @@ def _keys(seed, stream):
 
 
 # -- Box-Muller with our own log and sincos ------------------------------------------------
-# libm calls do not vectorize and may differ between machines; these polynomial kernels (the
-# fdlibm/FreeBSD minimax coefficients, < 1 ulp on the reduced ranges) are plain IEEE arithmetic,
-# so the loops vectorize and every machine gets the same bits. The pair (x_r, x_a) of uint32
+# libm calls do not vectorize and may differ between machines; these polynomial kernels (fdlibm
+# and FreeBSD coefficients, within ~1 ulp on the reduced ranges; the tests hold them to NumPy's
+# log/cos/sin) are plain IEEE arithmetic, so the loops vectorize and every machine gets the same
+# bits. float32 output is computed in float32 (twice the SIMD width). The pair (x_r, x_a) of uint32
 # words gives z = sqrt(-2 log u) (cos t, sin t) with u = (x_r + 1/2) 2^-32 and
 # t = (pi/2) q + (pi/2)(f - 1/2), q = x_a >> 30, f = ((x_a mod 2^30) + 1/2) 2^-30: t is uniform on
 # the circle, and the quadrant q only swaps and negates the sine and cosine of |t - pi q/2| <= pi/4.
@@ -80,22 +81,18 @@ def _bits_float(typingctx, x):
         return fty(x), codegen
 
 
-class _F64:
-    """float64 constants: fdlibm e_log.c, k_sin.c, k_cos.c."""
-    ln2_hi, ln2_lo = 6.93147180369123816490e-01, 1.90821492927058770002e-10
-    lg = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
-          2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
-          1.479819860511658591e-01)
-    s = (-1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04,
-         2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10)
-    c = (4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05,
-         -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11)
-
-
-_L1, _L2, _L3, _L4, _L5, _L6, _L7 = _F64.lg
-_S1, _S2, _S3, _S4, _S5, _S6 = _F64.s
-_C1, _C2, _C3, _C4, _C5, _C6 = _F64.c
-_LN2_HI, _LN2_LO = _F64.ln2_hi, _F64.ln2_lo
+# float64 constants: fdlibm e_log.c (log), k_sin.c and k_cos.c (sin, cos on [-pi/4, pi/4]).
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_L1, _L2, _L3, _L4, _L5, _L6, _L7 = (
+    6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+    2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+    1.479819860511658591e-01)
+_S1, _S2, _S3, _S4, _S5, _S6 = (
+    -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04,
+    2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10)
+_C1, _C2, _C3, _C4, _C5, _C6 = (
+    4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05,
+    -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11)
 _SQRT2 = np.sqrt(2.0)
 _PIO2 = np.pi / 2
 _INV_2_32 = 2.0**-32

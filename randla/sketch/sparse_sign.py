@@ -55,14 +55,10 @@ class SparseSign(Sketcher):
 
     Parameters
     ----------
-    d, n : int
-        Output and input dimensions.
+    d, n, rng, dtype
+        As for :class:`Sketcher`.
     zeta : int, default 8
         Nonzeros per column (capped at d).
-    rng : None, int or numpy.random.Generator
-        Seed.
-    dtype : dtype
-        Precision of S when the data does not fix it.
 
     Examples
     --------

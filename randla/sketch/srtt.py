@@ -31,12 +31,8 @@ class SRTT(Sketcher):
 
     Parameters
     ----------
-    d, n : int
-        Output and input dimensions (d <= n: it samples d of the n transformed coordinates).
-    rng : None, int or numpy.random.Generator
-        Seed.
-    dtype : dtype
-        Precision of S when the data does not fix it.
+    d, n, rng, dtype
+        As for :class:`Sketcher`; d <= n (it keeps d of the n transformed coordinates).
 
     Examples
     --------
