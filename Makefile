@@ -16,6 +16,10 @@ $(VENV)/.installed-%: $(VENV)/bin/python pyproject.toml
 
 $(VENV)/.bench-installed: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
+	# the peer of benchmarks/bench_opu.py: lightonml pins numexpr 2.7, so no deps; it imports
+	# attrs, numexpr and pkg_resources (np.float is shimmed by the benchmark)
+	$(PY) -m pip install -q --no-deps lightonml==1.4.3
+	$(PY) -m pip install -q attrs numexpr "setuptools<81"
 	touch $@
 
 $(VENV)/.docs-installed: $(STAMP)
