@@ -195,3 +195,13 @@ def test_signs_match_reference(rng):
             for w in words_ref(seed, 2, np.uint64(g), col):
                 bits += [(int(w) >> b) & 1 for b in range(32)]
         assert np.array_equal(got[:, c], np.where(np.array(bits[:300]) == 1, 1.0, -1.0))
+
+
+def test_fill_into_strided_views():
+    # the optical medium fills the real and imaginary parts of a complex array in place
+    out = np.empty((7, 33), np.complex64)
+    parts = out.view(np.float32)
+    krng.fill_normal(parts[:, 0::2], 3, 0, 5, 11, 0.5)
+    krng.fill_normal(parts[:, 1::2], 3, 1, 5, 11, 0.5)
+    assert np.array_equal(out.real.T, krng.normal_block(3, 0, (5, 38), (11, 18), np.float32, 0.5))
+    assert np.array_equal(out.imag.T, krng.normal_block(3, 1, (5, 38), (11, 18), np.float32, 0.5))
