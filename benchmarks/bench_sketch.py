@@ -14,7 +14,8 @@ from randla.sketch import rng as krng
 
 M, N, D = 20000, 5000, 200
 SKETCHES = {"gaussian": ("gaussian", {}), "rademacher": ("rademacher", {}),
-            "sparse_sign": ("sparse_sign", {"zeta": 8}), "countsketch": ("sparse_sign", {"zeta": 1}),
+            "sparse_sign": ("sparse_sign", {"zeta": 8}),
+            "countsketch": ("sparse_sign", {"zeta": 1}),
             "srtt": ("srtt", {}), "scipy_csr_sparse_sign": ("sparse_sign", {"zeta": 8})}
 
 

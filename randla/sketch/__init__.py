@@ -10,5 +10,5 @@ register("sparse_sign", SparseSign)
 register("srtt", SRTT)
 register("optical", "opu.sketcher:OpticalSketch")
 
-__all__ = ["Sketcher", "Gaussian", "Rademacher", "SparseSign", "SRTT", "available", "make", "register",
-           "resolve"]
+__all__ = ["Sketcher", "Gaussian", "Rademacher", "SparseSign", "SRTT", "available", "make",
+           "register", "resolve"]

@@ -34,7 +34,7 @@ _PARTS = 256
 def philox4x32(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10: four uint32 words (held in uint64) from a counter and a key."""
     for _ in range(10):
-        # The masks tell LLVM both factors fit 32 bits: one vpmuludq per product when vectorized.
+        # The masks tell LLVM both factors fit 32 bits: one vpmuludq per product in SIMD.
         p0 = _M0 * (c0 & _MASK32)
         p1 = _M1 * (c2 & _MASK32)
         c0, c1, c2, c3 = ((p1 >> _S32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _S32) ^ c3 ^ k1, p0 & _MASK32)

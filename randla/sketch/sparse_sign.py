@@ -2,8 +2,9 @@
 
 S = B / sqrt(k), k = min(zeta, d), where column j of B has +-1 at k distinct uniform rows. The
 rows and signs of column j are a pure function of (seed, j) (counter-based,
-:mod:`randla.sketch.rng`), so any column block is generated on its own. S is applied as B @ X by the Numba kernels below, which
-add or subtract rows of X into rows of the result without ever forming S, then scale once.
+:mod:`randla.sketch.rng`), so any column block is generated on its own. S is applied as B @ X
+by the Numba kernels below, which add or subtract rows of X into rows of the result without
+ever forming S, then scale once.
 """
 from __future__ import annotations
 
