@@ -6,6 +6,8 @@ dependencies are only loaded when it is used.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
@@ -53,3 +55,18 @@ def __getattr__(name):
 
 def __dir__():
     return __all__
+
+
+class _Package(types.ModuleType):
+    """After importing a submodule, Python binds it as an attribute of the package. Where a
+    public function shares its submodule's name (randla.lstsq, randla.nystrom,
+    randla.rpcholesky), keep the function: the module stays reachable by import."""
+
+    def __setattr__(self, name, value):
+        if (isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__
+                and hasattr(value, name)):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

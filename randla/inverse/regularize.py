@@ -1,0 +1,343 @@
+"""Spectral regularization through a randomized SVD: TSVD and Tikhonov with parameter choice.
+
+Both methods filter the SVD expansion x = sum_i f_i (u_i^H b / sigma_i) v_i: TSVD keeps the
+first k terms, Tikhonov damps them with f_i = sigma_i^2 / (sigma_i^2 + lam^2). With only the
+top singular triplets of A (from :func:`randla.rsvd`), every quantity a parameter choice rule
+needs, residual and solution norms for each parameter, costs O(rank) per parameter.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.optimize as sopt
+
+from .._validation import check_finite, check_positive_int
+from ..lstsq import check_real
+from ..operators import as_operator
+from .problems import KroneckerOperator
+
+RULES = ("gcv", "lcurve", "discrepancy")
+
+
+class Spectrum:
+    """The SVD information regularization needs: sorted singular values ``s``, coefficients
+    ``beta = U^H b``, the energy of b outside range(U) and a map from coefficients to x.
+
+    Attributes
+    ----------
+    s : ndarray
+        Singular values, descending.
+    beta : ndarray
+        u_i^H b in the same order.
+    """
+
+    def __init__(self, s, beta, outside2, m, to_x):
+        self.s, self.beta = s, beta
+        self.outside2 = float(outside2)
+        self.m = m
+        self._to_x = to_x
+
+    def solution(self, filt):
+        """x for filter factors ``filt`` (one per singular value)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(filt > 0, filt * self.beta / self.s, 0.0)
+        return self._to_x(c)
+
+    def tikhonov_filter(self, lam):
+        return self.s**2 / (self.s**2 + lam**2)
+
+    def norms(self, filt):
+        """(||A x - b||, ||x||) for filter factors ``filt``."""
+        res2 = np.sum(np.abs((1 - filt) * self.beta) ** 2) + self.outside2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sol2 = np.sum(np.abs(np.where(filt > 0, filt * self.beta / self.s, 0.0)) ** 2)
+        return math.sqrt(res2), math.sqrt(sol2)
+
+    def lcurve(self, lams=None):
+        """Residual and solution norms of the Tikhonov solutions for ``lams`` (default: a
+        log grid over the singular values): ``(lams, residual_norms, solution_norms)``."""
+        lams = self.lambda_grid() if lams is None else np.asarray(lams, dtype=float)
+        pts = np.array([self.norms(self.tikhonov_filter(lam)) for lam in lams])
+        return lams, pts[:, 0], pts[:, 1]
+
+    def lambda_grid(self, num=400):
+        s = self.s[self.s > 0]
+        hi = s[0]
+        lo = max(s[-1], hi * 16 * np.finfo(float).eps)  # as Hansen's Regularization Tools
+        return np.logspace(np.log10(lo), np.log10(hi), num)
+
+    def picard(self):
+        """``(sigma_i, abs(u_i^H b), abs(u_i^H b) / sigma_i)``: the data of a Picard plot."""
+        with np.errstate(divide="ignore"):
+            return self.s, np.abs(self.beta), np.abs(self.beta) / self.s
+
+
+class TikhonovResult(NamedTuple):
+    """x = argmin ||A x - b||^2 + lam^2 ||x||^2 (within the computed rank)."""
+
+    x: np.ndarray
+    lam: float
+    rule: str
+    residual_norm: float
+    solution_norm: float
+    spectrum: Spectrum
+
+
+class TSVDResult(NamedTuple):
+    """x = sum_{i <= rank} (u_i^H b / sigma_i) v_i."""
+
+    x: np.ndarray
+    rank: int
+    rule: str
+    residual_norm: float
+    solution_norm: float
+    spectrum: Spectrum
+
+
+def spectrum(A, b, *, rank=None, oversample=10, power_iters=2, rng=None):
+    """The :class:`Spectrum` of (A, b) from a rank-``rank`` randomized SVD.
+
+    A :class:`~randla.inverse.problems.KroneckerOperator` A1 kron A2 is decomposed factor by
+    factor (its SVD is the Kronecker product of theirs), so a 262144 x 262144 blur costs two
+    512 x 512 decompositions. A dense A (or factor) whose requested rank is at least half its
+    smaller dimension goes to LAPACK's SVD, which is then the cheaper of the two.
+    """
+    if isinstance(A, KroneckerOperator):
+        return _kronecker_spectrum(A, b, rank, oversample, power_iters, rng)
+    op = as_operator(A)
+    m, n = op.shape
+    b = _check_b(b, m)
+    rank = min(m, n, 100) if rank is None else check_positive_int(rank, "rank")
+    U, s, Vh = _top_svd(A, rank, oversample, power_iters, rng)
+    beta = U.conj().T @ b
+    outside2 = max(float(np.linalg.norm(b) ** 2 - np.linalg.norm(beta) ** 2), 0.0)
+    return Spectrum(np.asarray(s, dtype=float), beta, outside2, m, lambda c: Vh.conj().T @ c)
+
+
+def _top_svd(A, k, oversample, power_iters, rng):
+    """The top-k SVD: randomized, or LAPACK's for a dense A when k >= min(m, n) / 2 (where a
+    randomized SVD costs more than the full one)."""
+    import randla
+
+    if isinstance(A, np.ndarray) and 2 * k >= min(A.shape):
+        U, s, Vh = sla.svd(A, full_matrices=False, check_finite=False)
+        return U[:, :k], s[:k], Vh[:k]
+    return randla.rsvd(A, k, oversample=min(oversample, min(A.shape) - k),
+                       power_iters=power_iters, rng=rng)
+
+
+def _kronecker_spectrum(A, b, rank, oversample, power_iters, rng):
+    m = A.shape[0]
+    b = _check_b(b, m)
+    svds = []
+    for F in A.factors:
+        k = min(F.shape) if rank is None else min(check_positive_int(rank, "rank"), min(F.shape))
+        svds.append(_top_svd(F, k, oversample, power_iters, rng))
+    (U1, s1, V1h), (U2, s2, V2h) = svds
+    B = b.reshape(A.out_shape)
+    beta = (U1.conj().T @ B @ U2.conj()).ravel()
+    s = np.outer(s1, s2).ravel()
+    order = np.argsort(-s, kind="stable")
+    outside2 = max(float(np.linalg.norm(b) ** 2 - np.linalg.norm(beta) ** 2), 0.0)
+    shape = (len(s1), len(s2))
+
+    def to_x(c):
+        C = np.zeros(s.size, dtype=c.dtype)
+        C[order] = c
+        return (V1h.conj().T @ C.reshape(shape) @ V2h.conj()).ravel()
+
+    return Spectrum(s[order], beta[order], outside2, m, to_x)
+
+
+def _check_b(b, m):
+    b = np.asarray(b)
+    if b.ndim != 1 or b.shape[0] != m:
+        raise ValueError(f"b must be a vector of length m = {m}, got shape {b.shape}")
+    if b.dtype.kind not in "fciub":
+        raise TypeError(f"b must be numeric, got dtype {b.dtype}")
+    check_finite(b, "b")
+    return b
+
+
+def _check_rule(rule, noise_level):
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if rule == "discrepancy":
+        if noise_level is None:
+            raise ValueError("rule='discrepancy' needs noise_level (the norm of the noise)")
+        check_real(noise_level, "noise_level", low_open=True)
+
+
+def _check_lam(lam):
+    return check_real(lam, "lam")
+
+
+# -- parameter choice for Tikhonov -------------------------------------------------------------
+def choose_lambda(sp, rule, noise_level=None, tau=1.0):
+    """The Tikhonov parameter that ``rule`` picks for the spectrum ``sp``."""
+    grid = sp.lambda_grid()
+    if rule == "gcv":
+        def gcv(loglam):
+            f = sp.tikhonov_filter(10.0**loglam)
+            return sp.norms(f)[0] ** 2 / (sp.m - np.sum(f)) ** 2
+        vals = np.array([gcv(v) for v in np.log10(grid)])
+        return _refine_min(gcv, np.log10(grid), int(np.argmin(vals)))
+    if rule == "discrepancy":
+        target = tau * noise_level
+        res = np.array([sp.norms(sp.tikhonov_filter(lam))[0] for lam in grid])
+        if res[0] >= target:
+            return float(grid[0])
+        if res[-1] <= target:
+            return float(grid[-1])
+        i = int(np.argmax(res > target))  # residual grows with lam: bracket the crossing
+        fun = lambda v: sp.norms(sp.tikhonov_filter(10.0**v))[0] - target  # noqa: E731
+        return float(10.0 ** sopt.brentq(fun, np.log10(grid[i - 1]), np.log10(grid[i])))
+    return _lcurve_corner(sp, grid)
+
+
+def _refine_min(fun, logs, i):
+    lo, hi = logs[max(i - 1, 0)], logs[min(i + 1, len(logs) - 1)]
+    if hi <= lo:
+        return float(10.0 ** logs[i])
+    r = sopt.minimize_scalar(fun, bounds=(lo, hi), method="bounded",
+                             options={"xatol": 1e-4})
+    return float(10.0 ** (r.x if r.fun <= fun(logs[i]) else logs[i]))
+
+
+def _lcurve_corner(sp, grid):
+    """The point of maximum curvature of (log ||r||, log ||x||) along the Tikhonov curve."""
+    _, res, sol = sp.lcurve(grid)
+    t = np.log(grid)
+    xi, eta = np.log(res), np.log(sol)
+    dxi, deta = np.gradient(xi, t), np.gradient(eta, t)
+    ddxi, ddeta = np.gradient(dxi, t), np.gradient(deta, t)
+    kappa = (dxi * ddeta - ddxi * deta) / np.maximum((dxi**2 + deta**2) ** 1.5, 1e-300)
+    kappa[[0, -1]] = -np.inf  # one-sided differences at the ends are unreliable
+    return float(grid[int(np.argmax(kappa))])
+
+
+# -- public solvers ------------------------------------------------------------------------------
+def tikhonov(A, b, *, lam=None, rule="gcv", rank=None, noise_level=None, tau=1.0,
+             oversample=10, power_iters=2, rng=None):
+    """Tikhonov regularization min ||A x - b||^2 + lam^2 ||x||^2 through a randomized SVD.
+
+    Parameters
+    ----------
+    A : ndarray, scipy.sparse matrix or LinearOperator, shape (m, n)
+        A :class:`~randla.inverse.problems.KroneckerOperator` is decomposed factor by factor.
+    b : ndarray, shape (m,)
+    lam : float, optional
+        The parameter (the ridge is lam**2). Chosen by ``rule`` when None.
+    rule : {"gcv", "lcurve", "discrepancy"}
+        Generalized cross-validation, the corner (maximum curvature) of the L-curve, or
+        Morozov's discrepancy principle ||A x - b|| = tau * noise_level.
+    rank : int, optional
+        Rank of the randomized SVD (default min(m, n, 100)). Singular values beyond it are
+        treated as zero, which is harmless when they lie well below the chosen lam.
+    noise_level : float, optional
+        ||e||, the norm of the noise in b (needed by "discrepancy").
+    tau : float
+        Safety factor of the discrepancy principle.
+    oversample, power_iters, rng
+        Passed to :func:`randla.rsvd`.
+
+    Returns
+    -------
+    TikhonovResult
+        ``x``, the ``lam`` used, the ``rule`` (``"given"`` when lam was given), the residual and
+        solution norms and the :class:`Spectrum` (for L-curve and Picard plots).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.inverse import tikhonov
+    >>> from randla.inverse.problems import shaw
+    >>> A, b, x = shaw(200)
+    >>> e = np.random.default_rng(0).standard_normal(200); e *= 1e-3 * np.linalg.norm(b) / np.linalg.norm(e)
+    >>> res = tikhonov(A, b + e, rule="gcv", rank=40, rng=0)
+    >>> bool(np.linalg.norm(res.x - x) < 0.2 * np.linalg.norm(x))
+    True
+    """
+    if lam is not None:
+        lam = _check_lam(lam)
+    else:
+        _check_rule(rule, noise_level)
+    sp = spectrum(A, b, rank=rank, oversample=oversample, power_iters=power_iters, rng=rng)
+    if lam is None:
+        lam = choose_lambda(sp, rule, noise_level, tau)
+    else:
+        rule = "given"
+    f = sp.tikhonov_filter(lam)
+    res, sol = sp.norms(f)
+    return TikhonovResult(sp.solution(f), lam, rule, res, sol, sp)
+
+
+def tsvd(A, b, *, rank=None, rule="gcv", noise_level=None, tau=1.0, max_rank=None,
+         oversample=10, power_iters=2, rng=None):
+    """Truncated SVD solution x_k = sum_{i <= k} (u_i^H b / sigma_i) v_i through a randomized
+    SVD.
+
+    Parameters
+    ----------
+    A, b
+        As in :func:`tikhonov`.
+    rank : int, optional
+        The truncation rank k; chosen by ``rule`` among 1..max_rank when None.
+    rule : {"gcv", "lcurve", "discrepancy"}
+        GCV minimizes ||r_k||^2 / (m - k)^2; "discrepancy" takes the smallest k with
+        ||r_k|| <= tau * noise_level; "lcurve" keeps the singular values above the Tikhonov
+        L-curve corner (the two methods' filters cross over at sigma = lam).
+    max_rank : int, optional
+        Rank of the randomized SVD (default ``rank`` if given, else min(m, n, 100)).
+
+    Returns
+    -------
+    TSVDResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from randla.inverse import tsvd
+    >>> from randla.inverse.problems import deriv2
+    >>> A, b, x = deriv2(100)
+    >>> tsvd(A, b, rank=10, rng=0).rank
+    10
+    """
+    if rank is not None:
+        rank = check_positive_int(rank, "rank")
+        if max_rank is not None and rank > max_rank:
+            raise ValueError(f"rank ({rank}) must be <= max_rank ({max_rank})")
+        max_rank = max_rank or rank
+    else:
+        _check_rule(rule, noise_level)
+    sp = spectrum(A, b, rank=max_rank, oversample=oversample, power_iters=power_iters, rng=rng)
+    s = sp.s
+    kmax = int(np.sum(s > s[0] * np.finfo(float).eps * max(sp.m, s.size))) if s.size else 0
+    if rank is None:
+        rank = _choose_rank(sp, rule, noise_level, tau, kmax)
+    else:
+        rule = "given"
+        if rank > s.size:
+            raise ValueError(f"rank must be <= the computed rank {s.size}, got {rank}")
+    f = (np.arange(s.size) < rank).astype(float)
+    res, sol = sp.norms(f)
+    return TSVDResult(sp.solution(f), int(rank), rule, res, sol, sp)
+
+
+def _choose_rank(sp, rule, noise_level, tau, kmax):
+    beta2 = np.abs(sp.beta[:kmax]) ** 2
+    # ||r_k||^2 for k = 0..kmax
+    res2 = np.concatenate([[beta2.sum()], beta2.sum() - np.cumsum(beta2)]) + sp.outside2
+    res2 = np.maximum(res2, 0.0)
+    ks = np.arange(kmax + 1)
+    if rule == "gcv":
+        g = res2[1:] / (sp.m - ks[1:]) ** 2
+        return int(np.argmin(g)) + 1
+    if rule == "discrepancy":
+        ok = np.nonzero(np.sqrt(res2[1:]) <= tau * noise_level)[0]
+        return int(ok[0]) + 1 if ok.size else kmax
+    lam = _lcurve_corner(sp, sp.lambda_grid())
+    return max(1, min(kmax, int(np.sum(sp.s >= lam))))
