@@ -1,11 +1,14 @@
 """Sketches: random linear maps applied block by block (see :class:`Sketcher`)."""
 from .base import Sketcher, available, make, register, resolve
 from .gaussian import Gaussian, Rademacher
+from .sparse_sign import SparseSign
+from .srtt import SRTT
 
 register("gaussian", Gaussian)
 register("rademacher", Rademacher)
-register("sparse_sign", "randla.sketch.sparse_sign:SparseSign")
-register("srtt", "randla.sketch.srtt:SRTT")
+register("sparse_sign", SparseSign)
+register("srtt", SRTT)
 register("optical", "opu.sketcher:OpticalSketch")
 
-__all__ = ["Sketcher", "Gaussian", "Rademacher", "available", "make", "register", "resolve"]
+__all__ = ["Sketcher", "Gaussian", "Rademacher", "SparseSign", "SRTT", "available", "make",
+           "register", "resolve"]

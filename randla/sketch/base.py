@@ -132,7 +132,7 @@ class Sketcher(abc.ABC):
                              f"got shape {X.shape}")
         data_dtype = working_dtype(X.dtype, "X")
         dt = self.dtype_for(data_dtype)
-        Y = self._apply_sparse(X.tocsr(), dt) if sp.issparse(X) else self._apply_dense(X, dt)
+        Y = self._apply_sparse(X, dt) if sp.issparse(X) else self._apply_dense(X, dt)
         return Y[:, 0] if vector else Y
 
     def apply_right(self, X):
@@ -155,6 +155,8 @@ class Sketcher(abc.ABC):
         return Y
 
     def _apply_sparse(self, X, dt):
+        """S @ X for a scipy.sparse X (any format; subclasses may use CSC natively)."""
+        X = X.tocsr()
         out_dtype = np.result_type(X.dtype if X.dtype.kind in "fc" else np.float64, dt)
         Y = np.zeros((self.d, X.shape[1]), dtype=out_dtype)
         w = self.tile_width(np.dtype(dt).itemsize)
