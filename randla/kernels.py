@@ -1,8 +1,9 @@
 """Kernel functions and the implicit kernel matrix :class:`KernelMatrix`.
 
-Entries are evaluated block by block by Numba kernels: the Euclidean kernels start from one GEMM
-(the inner products), the L1 (Laplace) kernel from a direct loop, and a parallel Numba pass turns
-them into kernel values. The N x N matrix is never formed: products stream over row blocks, and
+Entries are evaluated block by block by parallel Numba kernels: the kernels smooth in the squared
+distance or the inner product (rbf, polynomial, optical) start from one GEMM, the Laplace and
+Matern kernels (which need the distance itself accurate near 0) from a direct loop over the
+coordinate differences. The N x N matrix is never formed: products stream over row blocks, and
 RPCholesky reads only the diagonal and the columns it pivots on.
 
 Every kernel scales its inputs by ``1 / bandwidth``:
@@ -38,9 +39,22 @@ _SQRT3 = np.sqrt(3.0)
 _SQRT5 = np.sqrt(5.0)
 
 
+@njit(inline="always", cache=True)
+def _radial(code, d2, r):
+    """Kernel value from the squared distance d2 (and r, the distance or L1 distance)."""
+    if code == _RBF:
+        return np.exp(-0.5 * d2)
+    if code == _LAPLACE or code == _MATERN12:
+        return np.exp(-r)
+    if code == _MATERN32:
+        return (1.0 + _SQRT3 * r) * np.exp(-_SQRT3 * r)
+    return (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * np.exp(-_SQRT5 * r)
+
+
 @njit(parallel=True, cache=True)
 def _finish_block(G, xx, yy, code, coef0, degree):
-    """Turn G = X Y^T (inputs already scaled by 1/bandwidth) into kernel values, in place."""
+    """Turn G = X Y^T (inputs already scaled by 1/bandwidth) into kernel values, in place.
+    Used for the kernels that are smooth in the squared distance or the inner product."""
     n, m = G.shape
     for i in prange(n):
         for j in range(m):
@@ -50,30 +64,27 @@ def _finish_block(G, xx, yy, code, coef0, degree):
             elif code == _OPTICAL:
                 G[i, j] = xx[i] * yy[j] + g * g
             else:
-                d2 = max(xx[i] + yy[j] - 2.0 * g, 0.0)
-                if code == _RBF:
-                    G[i, j] = np.exp(-0.5 * d2)
-                else:
-                    r = np.sqrt(d2)
-                    if code == _MATERN12:
-                        G[i, j] = np.exp(-r)
-                    elif code == _MATERN32:
-                        G[i, j] = (1.0 + _SQRT3 * r) * np.exp(-_SQRT3 * r)
-                    else:
-                        G[i, j] = (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * np.exp(-_SQRT5 * r)
+                G[i, j] = _radial(code, max(xx[i] + yy[j] - 2.0 * g, 0.0), 0.0)
 
 
 @njit(parallel=True, cache=True)
-def _laplace_block(X, Y, out):
-    """out[i, j] = exp(-||X[i] - Y[j]||_1) (inputs already scaled by 1/bandwidth)."""
+def _distance_block(X, Y, code, out):
+    """out[i, j] = kernel of the distance between X[i] and Y[j], computed from the differences
+    (no cancellation: kernels with a kink at r = 0 need r itself accurate, not only r^2)."""
     n, m = out.shape
     p = X.shape[1]
     for i in prange(n):
         for j in range(m):
             s = 0.0
-            for t in range(p):
-                s += abs(X[i, t] - Y[j, t])
-            out[i, j] = np.exp(-s)
+            if code == _LAPLACE:
+                for t in range(p):
+                    s += abs(X[i, t] - Y[j, t])
+                out[i, j] = _radial(code, s * s, s)
+            else:
+                for t in range(p):
+                    diff = X[i, t] - Y[j, t]
+                    s += diff * diff
+                out[i, j] = _radial(code, s, np.sqrt(s))
 
 
 def _check_params(kernel, bandwidth, nu, degree, coef0):
@@ -148,12 +159,11 @@ def kernel_block(X, Y, kernel="rbf", *, bandwidth=1.0, nu=1.5, degree=2, coef0=1
 
 def _evaluate(Xs, Ys, kernel, nu, degree, coef0, xx=None, yy=None):
     """Kernel block between already scaled point sets (no validation)."""
-    if kernel == "laplace":
+    if kernel in ("laplace", "matern"):
         out = np.empty((Xs.shape[0], Ys.shape[0]), dtype=Xs.dtype)
-        _laplace_block(Xs, Ys, out)
+        _distance_block(Xs, Ys, _LAPLACE if kernel == "laplace" else _MATERN_NU[nu], out)
         return out
-    code = _MATERN_NU[nu] if kernel == "matern" else {"rbf": _RBF, "polynomial": _POLY,
-                                                      "optical": _OPTICAL}[kernel]
+    code = {"rbf": _RBF, "polynomial": _POLY, "optical": _OPTICAL}[kernel]
     xx = np.einsum("ij,ij->i", Xs, Xs) if xx is None else xx
     yy = np.einsum("ij,ij->i", Ys, Ys) if yy is None else yy
     G = Xs @ Ys.T

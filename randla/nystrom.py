@@ -53,8 +53,8 @@ class NystromApprox:
 
     def __matmul__(self, x):
         x = np.asarray(x)
-        return self.U @ (self.eigvals[:, None] * (self.U.conj().T @ x.reshape(x.shape[0], -1))) \
-            .reshape((self.U.shape[0],) + x.shape[1:])
+        coef = self.eigvals[:, None] * (self.U.conj().T @ x.reshape(x.shape[0], -1))
+        return (self.U @ coef).reshape((self.U.shape[0],) + x.shape[1:])
 
     def to_dense(self) -> np.ndarray:
         return (self.U * self.eigvals) @ self.U.conj().T
@@ -161,7 +161,7 @@ def _nystrom_from_sketch(Omega, Y, rank):
     dtype = np.result_type(Y.dtype, Omega.dtype)
     Y = Y.astype(dtype, copy=False)
     eps = np.finfo(real_dtype(dtype)).eps
-    nu = np.sqrt(n) * eps * np.linalg.norm(Y)
+    nu = float(np.sqrt(n) * eps * np.linalg.norm(Y))  # a Python float keeps float32
     if nu == 0:  # A Omega = 0: the approximation is zero
         U = np.linalg.qr(Omega.astype(dtype))[0][:, :rank]
         return NystromApprox(U, np.zeros(rank, dtype=real_dtype(dtype)))
@@ -175,7 +175,7 @@ def _nystrom_from_sketch(Omega, Y, rank):
             break
         except np.linalg.LinAlgError:
             # Rounding made Omega^H Y_nu indefinite: grow the shift past its smallest eigenvalue.
-            extra = max(-np.linalg.eigvalsh(B)[0], nu) * 2.0
+            extra = float(max(-np.linalg.eigvalsh(B)[0], nu)) * 2.0
             nu += extra
             Y_nu = Y_nu + extra * Omega
             B = B + extra * (Omega.conj().T @ Omega)
