@@ -42,14 +42,13 @@ def _generator(random_state):
     return np.random.default_rng(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
-def _select_landmarks(K, m, method, rls_reg, rng):
-    """Indices of m landmark points of the kernel matrix K."""
+def _landmark_factor(K, m, method, rls_reg, rng):
+    """The column Nystrom factor K ~ F F^T on m landmarks chosen by ``method``."""
     n = K.shape[0]
-    seed = rng.integers(0, 2**63 - 1)
     if method == "rpcholesky":
-        return np.sort(rpcholesky(K, m, rng=seed).pivots)
+        return rpcholesky(K, m, rng=rng)
     if method == "uniform":
-        return np.sort(rng.choice(n, size=m, replace=False))
+        return column_nystrom(K, rng.choice(n, size=m, replace=False))
     # Ridge leverage scores l_i = [K (K + lam I)^{-1}]_ii, estimated from a uniform Nystrom
     # approximation K ~ F F^T plus the part of the diagonal it misses.
     diag = K.diagonal().astype(np.float64)
@@ -60,7 +59,7 @@ def _select_landmarks(K, m, method, rls_reg, rng):
     scores += np.maximum(diag - np.einsum("ij,ij->i", F, F), 0.0) / lam
     p = np.maximum(scores, 0.0)
     p = p / p.sum() if p.sum() > 0 else None
-    return np.sort(rng.choice(n, size=m, replace=False, p=p))
+    return column_nystrom(K, rng.choice(n, size=m, replace=False, p=p))
 
 
 class NystromFeatures(_KernelParams, TransformerMixin, BaseEstimator):
@@ -72,7 +71,8 @@ class NystromFeatures(_KernelParams, TransformerMixin, BaseEstimator):
     Parameters
     ----------
     n_components : int
-        Number of landmarks m (capped at n_samples with a warning).
+        Number of landmarks m (capped at n_samples with a warning; fewer when the kernel matrix
+        has numerically smaller rank).
     kernel : {"rbf", "laplace", "matern", "polynomial", "optical"}
     bandwidth : float or None
         Length scale (see :mod:`randla.kernels`); None uses sqrt(n_features / 2), the scale of
@@ -91,8 +91,9 @@ class NystromFeatures(_KernelParams, TransformerMixin, BaseEstimator):
         Training rows used as landmarks.
     components_ : ndarray, shape (m, n_features)
         The landmarks.
-    normalization_ : ndarray, shape (m, r)
-        W^{-1/2} (pseudo-inverse square root of the landmark kernel matrix W, rank r <= m).
+    normalization_ : ndarray, shape (m, m)
+        T = L^{-T}, L the Cholesky factor of the landmark kernel matrix W = K[S, S] (in the
+        order of selection), so that z(x) = k(x, landmarks) T and z z^T = k(x, S) W^{-1} k(S, y).
 
     Examples
     --------
@@ -128,7 +129,16 @@ class NystromFeatures(_KernelParams, TransformerMixin, BaseEstimator):
             raise ValueError(f"rls_reg must be a positive number, got {self.rls_reg!r}")
 
     def fit(self, X, y=None):
-        """Choose the landmarks among the rows of X and the normalization W^{-1/2}."""
+        """Choose the landmarks among the rows of X and the normalization T."""
+        self._fit(X)
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Fit, and return the training features (the factor F itself: no extra kernel work)."""
+        return self._fit(X)
+
+    def _fit(self, X):
+        """Fit and return the training features F (n_samples x m), K ~ F F^T."""
         self._check_hyper()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         n = X.shape[0]
@@ -138,12 +148,17 @@ class NystromFeatures(_KernelParams, TransformerMixin, BaseEstimator):
                           stacklevel=2)
             m = n
         K = self._kernel_matrix(X)
-        idx = _select_landmarks(K, m, self.landmarks, self.rls_reg, _generator(self.random_state))
+        res = _landmark_factor(K, m, self.landmarks, self.rls_reg, _generator(self.random_state))
+        # Column Nystrom: F = K[:, S] T with F[S] lower triangular (the Cholesky factor of
+        # K[S, S] in pivot order), so T = F[S]^{-T} maps k(x, landmarks) to features.
+        idx = res.pivots
         self.component_indices_ = idx
         self.components_ = X[idx]
-        self.normalization_ = _inverse_sqrt(K.submatrix(idx, idx))
+        eye = np.eye(len(idx), dtype=res.F.dtype)
+        self.normalization_ = sla.solve_triangular(res.F[idx], eye, lower=True,
+                                                   check_finite=False).T
         self._bandwidth = K.params["bandwidth"]
-        return self
+        return res.F
 
     def _landmark_kernel(self):
         return KernelMatrix(self.components_, self.kernel, bandwidth=self._bandwidth, nu=self.nu,
@@ -160,15 +175,6 @@ class NystromFeatures(_KernelParams, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-def _inverse_sqrt(W):
-    """W^{-1/2} restricted to the numerically nonzero eigenvalues of the PSD matrix W."""
-    w, V = np.linalg.eigh(0.5 * (W + W.T))
-    keep = w > np.finfo(W.dtype).eps * W.shape[0] * max(w[-1], 0.0)
-    if not keep.any():
-        keep[-1] = w[-1] > 0
-    return V[:, keep] / np.sqrt(w[keep])
 
 
 class KernelRidge(_KernelParams, RegressorMixin, BaseEstimator):
@@ -244,13 +250,13 @@ class KernelRidge(_KernelParams, RegressorMixin, BaseEstimator):
             else self.n_components
         self.features_ = NystromFeatures(m, kernel=self.kernel, bandwidth=self.bandwidth,
                                          nu=self.nu, degree=self.degree, coef0=self.coef0,
-                                         landmarks=self.landmarks,
-                                         random_state=self.random_state).fit(X)
-        Z = self.features_.transform(X)
-        # Fold W^{-1/2} into the coefficients so prediction is one kernel block times a vector.
+                                         landmarks=self.landmarks, random_state=self.random_state)
+        Z = self.features_.fit_transform(X)
+        # Ridge on the features; T is folded into the coefficients so that prediction is one
+        # kernel block times a vector.
         G = Z.T @ Z
         G[np.diag_indices_from(G)] += self.alpha
-        w = sla.solve(G, Z.T @ Y, assume_a="pos", check_finite=False)
+        w = sla.cho_solve(sla.cho_factor(G, check_finite=False), Z.T @ Y, check_finite=False)
         self.landmarks_ = self.features_.components_
         self.dual_coef_ = self.features_.normalization_.astype(X.dtype) @ w
         self._bandwidth = self.features_._bandwidth

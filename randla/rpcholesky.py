@@ -161,7 +161,7 @@ class _State:
         self.reader = reader
         N = reader.A.shape[0]
         self.k = k
-        self.F = np.zeros((N, k), dtype=reader.dtype)
+        self.F = np.zeros((N, k), dtype=reader.dtype, order="F")  # appended column-wise
         self.pivots = []
         self.cols = 0
         self.d = reader.diagonal()
@@ -191,7 +191,7 @@ class _State:
         self.F[:, self.cols:self.cols + r] = Fnew
         self.cols += r
         self.pivots.extend(int(i) for i in idx)
-        self.d = np.maximum(self.d - np.sum(np.abs(Fnew) ** 2, axis=1).real, 0.0)
+        self.d = np.maximum(self.d - np.einsum("ij,ij->i", Fnew.conj(), Fnew).real, 0.0)
         self.d[np.asarray(idx, dtype=np.intp)] = 0.0
 
     def result(self):
