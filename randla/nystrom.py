@@ -155,8 +155,9 @@ def nystrom(A, k, *, rank=None, sketch="gaussian", rng=None) -> NystromApprox:
     return _nystrom_from_sketch(Omega, Y, rank)
 
 
-def _nystrom_from_sketch(Omega, Y, rank):
-    """The shifted Nystrom approximation from the test matrix Omega and the sketch Y = A Omega."""
+def _nystrom_from_sketch(Omega, Y, rank, eigvals_only=False):
+    """The shifted Nystrom approximation from the test matrix Omega and the sketch Y = A Omega
+    (with ``eigvals_only``, just its eigenvalues, from the small Gram matrix E^H E)."""
     n = Y.shape[0]
     dtype = np.result_type(Y.dtype, Omega.dtype)
     Y = Y.astype(dtype, copy=False)
@@ -184,6 +185,9 @@ def _nystrom_from_sketch(Omega, Y, rank):
     E = sla.solve_triangular(C, Y_nu.T, trans="T", lower=False, check_finite=False).T \
         if dtype.kind != "c" else Y_nu @ sla.solve_triangular(C, np.eye(C.shape[0], dtype=dtype),
                                                              check_finite=False)
+    if eigvals_only:
+        s2 = np.linalg.eigvalsh(E.conj().T @ E)[::-1]
+        return np.maximum(s2[:rank] - nu, 0.0)
     U, s, _ = sla.svd(E, full_matrices=False, check_finite=False)
     eigvals = np.maximum(s[:rank] ** 2 - nu, 0.0).astype(real_dtype(dtype), copy=False)
     return NystromApprox(U[:, :rank], eigvals)
@@ -235,9 +239,11 @@ def nystrom_pcg(A, b, mu, *, rank=None, tol=1e-8, maxiter=None, x0=None, initial
         Preconditioner rank. Default: adaptive. Starting from ``initial_rank`` the sketch is
         doubled (new sketch columns are appended, nothing is recomputed) until the rank is at
         least 2 * ceil(1.5 * d_eff) + 1, where d_eff = sum lambda_i / (lambda_i + mu) is the
-        effective dimension estimated from the current approximation, or until
-        lambda_l <= mu (the preconditioner has captured every eigenvalue above mu), or
-        ``max_rank`` is reached. ``rank=0`` runs plain CG.
+        effective dimension estimated from the current approximation (the rank of Frangella
+        et al.'s bound), or until lambda_l <= 10 mu (every eigenvalue the preconditioner leaves
+        out is within a factor 10 of mu, so the preconditioned condition number is a few tens at
+        most: in practice the earlier of the two), or ``max_rank`` is reached. ``rank=0`` runs
+        plain CG.
     tol : float
         Relative residual tolerance ||b - (A + mu I) x|| <= tol ||b||.
     maxiter : int, optional
@@ -291,6 +297,11 @@ def nystrom_pcg(A, b, mu, *, rank=None, tol=1e-8, maxiter=None, x0=None, initial
     return PCGResult(x, it, ok, res, approx)
 
 
+#: The adaptive rank stops growing once lambda_l <= _LAMBDA_RATIO * mu: then the preconditioned
+#: condition number is about 1 + (lambda_l + ||A - A_hat||) / mu, a few tens at most.
+_LAMBDA_RATIO = 10.0
+
+
 def _adaptive_nystrom(op, mu, ell, max_rank, sketch, rng):
     """Double the sketch until its rank covers the effective dimension it estimates."""
     n = op.shape[0]
@@ -303,10 +314,12 @@ def _adaptive_nystrom(op, mu, ell, max_rank, sketch, rng):
         Ys.append(np.asarray(op.sketch_right(S)))
         Omegas.append(S.to_dense(S.dtype_for(op.dtype)).T)
         have = ell
-        approx = _nystrom_from_sketch(np.hstack(Omegas), np.hstack(Ys), ell)
-        d_eff = approx.effective_dimension(mu)
-        if ell >= 2 * np.ceil(1.5 * d_eff) + 1 or approx.eigvals[-1] <= mu or ell >= max_rank:
-            return approx
+        Omega, Y = np.hstack(Omegas), np.hstack(Ys)
+        lam = _nystrom_from_sketch(Omega, Y, ell, eigvals_only=True)
+        d_eff = float(np.sum(lam / (lam + mu)))
+        if ell >= 2 * np.ceil(1.5 * d_eff) + 1 or lam[-1] <= _LAMBDA_RATIO * mu \
+                or ell >= max_rank:
+            return _nystrom_from_sketch(Omega, Y, ell)
         ell = min(2 * ell, max_rank)
 
 
