@@ -54,18 +54,21 @@ def sklearn_exact_krr(X, y):
     return KernelRidge(alpha=ALPHA, kernel="rbf", gamma=1 / (2 * BANDWIDTH**2)).fit(X, y)
 
 
-class KernelRidgeSuite:
-    """Nystrom KRR at equal rank: RPCholesky landmarks (randla) vs uniform (scikit-learn)."""
-
-    params = [20000, 100000]
+class _RegressionSuite:
     param_names = ["n"]
     timeout = 900
     number = 1
-    repeat = 3
 
     def setup(self, n):
         self.X, self.y, _ = regression_data(n)
         self.Xt, _, self.ft = regression_data(N_TEST, seed=1)
+
+
+class KernelRidgeSuite(_RegressionSuite):
+    """Nystrom KRR at equal rank: RPCholesky landmarks (randla) vs uniform (scikit-learn)."""
+
+    params = [20000, 100000]
+    repeat = 3
 
     def time_randla_krr(self, n):
         randla_krr(self.X, self.y)
@@ -80,18 +83,11 @@ class KernelRidgeSuite:
         return rmse(sklearn_nystroem_ridge(self.X, self.y), self.Xt, self.ft)
 
 
-class ExactKernelRidgeSuite:
+class ExactKernelRidgeSuite(_RegressionSuite):
     """Exact KRR (scikit-learn, 3.2 GB kernel matrix at n = 20000): run under the bench lock."""
 
     params = [20000]
-    param_names = ["n"]
-    timeout = 900
-    number = 1
     repeat = 1
-
-    def setup(self, n):
-        self.X, self.y, _ = regression_data(n)
-        self.Xt, _, self.ft = regression_data(N_TEST, seed=1)
 
     def time_sklearn_exact_krr(self, n):
         sklearn_exact_krr(self.X, self.y)

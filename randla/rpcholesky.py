@@ -214,12 +214,15 @@ def _one_by_one(state, gen, greedy):
 def _block(state, gen, block_size):
     while not state.exhausted():
         b = min(block_size, state.k - state.cols)
-        idx = np.unique(state.sample(gen, b))
-        G = state.residual_columns(idx)
-        Fnew, keep = _factor_block(G, idx)
-        if Fnew.shape[1] == 0:
-            state.d[idx] = 0.0
-            continue
+        _add_pivots(state, np.unique(state.sample(gen, b)))
+
+
+def _add_pivots(state, idx):
+    """Factor the residual columns idx and append them (pivots at rounding level are dropped)."""
+    Fnew, keep = _factor_block(state.residual_columns(idx), idx)
+    if Fnew.shape[1] == 0:
+        state.d[idx] = 0.0
+    else:
         state.append(Fnew, idx[keep])
 
 
@@ -263,15 +266,8 @@ def _accelerated(state, gen, block_size):
             Fc = state.F[cand, :state.cols]
             H -= Fc @ Fc.conj().T
         accepted = _rejection_sample(H, state.d[cand], gen.random(b))
-        if not accepted:
-            continue
-        idx = cand[accepted]
-        G = state.residual_columns(idx)
-        Fnew, keep = _factor_block(G, idx)
-        if Fnew.shape[1] == 0:
-            state.d[idx] = 0.0
-            continue
-        state.append(Fnew, idx[keep])
+        if accepted:
+            _add_pivots(state, cand[accepted])
 
 
 def _rejection_sample(H, d, u):
