@@ -197,7 +197,7 @@ class _State:
         self.d[np.asarray(idx, dtype=np.intp)] = 0.0
 
     def result(self):
-        return RPCholeskyResult(np.ascontiguousarray(self.F[:, :self.cols]),
+        return RPCholeskyResult(self.F[:, :self.cols],
                                 np.asarray(self.pivots, dtype=np.intp), self.reader.read)
 
 
