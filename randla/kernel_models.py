@@ -275,7 +275,7 @@ class KernelRidge(_KernelParams, RegressorMixin, BaseEstimator):
         self._bandwidth = K.params["bandwidth"]
 
     def predict(self, X):
-        """Predictions f(X) = k(X, landmarks) @ dual_coef_."""
+        """Predictions f(X) = k(X, landmarks) @ ``dual_coef_``."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         K = KernelMatrix(self.landmarks_, self.kernel, bandwidth=self._bandwidth, nu=self.nu,
@@ -286,6 +286,10 @@ class KernelRidge(_KernelParams, RegressorMixin, BaseEstimator):
                          for i in range(0, X.shape[0], step)]) if X.shape[0] else \
             np.empty((0, self.dual_coef_.shape[1]), dtype=self.dual_coef_.dtype)
         return out[:, 0] if self._y_ndim == 1 else out
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of the predictions on X against y."""
+        return super().score(X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
