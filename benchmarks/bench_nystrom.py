@@ -5,7 +5,7 @@
 - nystrom_pcg vs plain CG (scipy) on a 20000-point kernel system.
 
 Run as a script for one locked comparison: ``python benchmarks/bench_nystrom.py krr 20000``,
-``... krr 100000``, ``... exact 20000``, ``... pcg 20000``.
+``... krr 100000``, ``... exact 20000``, ``... pcg 20000`` (``krr N repeats rank``).
 """
 import sys
 import time
@@ -154,18 +154,20 @@ def main(argv):
     """One comparison per call, printed as one line per measurement."""
     what, n = argv[0], int(argv[1])
     repeats = int(argv[2]) if len(argv) > 2 else 1
+    rank = int(argv[3]) if len(argv) > 3 else RANK
     if what in ("krr", "exact"):
         X, y, _ = regression_data(n)
         Xt, _, ft = regression_data(N_TEST, seed=1)
         runs = ({"randla_krr": randla_krr, "sklearn_nystroem_ridge": sklearn_nystroem_ridge}
                 if what == "krr" else {"sklearn_exact_krr": sklearn_exact_krr})
         for name, fit in runs.items():
-            fit(X[:300], y[:300]) if what == "exact" else fit(X[:300], y[:300], 50)  # warm up JIT
+            args = () if what == "exact" else (rank,)
+            fit(X[:300], y[:300], *(() if what == "exact" else (50,)))  # warm up the JIT
             times = []
             for _ in range(repeats):
-                model, t = _timed(fit, X, y)
+                model, t = _timed(fit, X, y, *args)
                 times.append(t)
-            print(f"{name} n={n} rank={RANK if what == 'krr' else n} "
+            print(f"{name} n={n} rank={rank if what == 'krr' else n} "
                   f"median_fit_s={np.median(times):.2f} times={np.round(times, 2).tolist()} "
                   f"test_rmse={rmse(model, Xt, ft):.4f}", flush=True)
     elif what == "pcg":
