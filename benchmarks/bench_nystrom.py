@@ -18,7 +18,7 @@ BANDWIDTH = 1.5
 ALPHA = 1e-3        # ridge parameter of every KRR model (sklearn's alpha: K + alpha I)
 RANK = 1000         # landmarks of both Nystrom models
 N_TEST = 5000
-PCG_MU = 1e-2
+PCG_MU = 1e-1
 PCG_TOL = 1e-6
 
 
