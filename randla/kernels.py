@@ -54,17 +54,21 @@ def _radial(code, d2, r):
 @njit(parallel=True, cache=True)
 def _finish_block(G, xx, yy, code, coef0, degree):
     """Turn G = X Y^T (inputs already scaled by 1/bandwidth) into kernel values, in place.
-    Used for the kernels that are smooth in the squared distance or the inner product."""
+    Used for the kernels that are smooth in the squared distance or the inner product. One loop
+    per kernel keeps the inner loops branch-free."""
     n, m = G.shape
-    for i in prange(n):
-        for j in range(m):
-            g = G[i, j]
-            if code == _POLY:
-                G[i, j] = (g + coef0) ** degree
-            elif code == _OPTICAL:
-                G[i, j] = xx[i] * yy[j] + g * g
-            else:
-                G[i, j] = _radial(code, max(xx[i] + yy[j] - 2.0 * g, 0.0), 0.0)
+    if code == _POLY:
+        for i in prange(n):
+            for j in range(m):
+                G[i, j] = (G[i, j] + coef0) ** degree
+    elif code == _OPTICAL:
+        for i in prange(n):
+            for j in range(m):
+                G[i, j] = xx[i] * yy[j] + G[i, j] * G[i, j]
+    else:
+        for i in prange(n):
+            for j in range(m):
+                G[i, j] = _radial(code, max(xx[i] + yy[j] - 2.0 * G[i, j], 0.0), 0.0)
 
 
 @njit(parallel=True, cache=True)

@@ -236,8 +236,12 @@ def _factor_block(G, idx):
     if not keep:
         return G[:, :0], []
     L = sla.cholesky(H[np.ix_(keep, keep)], lower=True, check_finite=False)
-    Fnew = sla.solve_triangular(L, G[:, keep].T, lower=True, check_finite=False).T \
-        if G.dtype.kind != "c" else G[:, keep] @ sla.inv(L).conj().T
+    # F_new = G L^{-H}, as (L^{-1} G^H)^H: one GEMM with the small triangular inverse (much
+    # faster than a triangular solve with N right-hand sides), landing in Fortran order so
+    # that appending it to F is a contiguous copy.
+    Linv = sla.solve_triangular(L, np.eye(len(keep), dtype=L.dtype), lower=True,
+                                check_finite=False)
+    Fnew = (Linv @ G[:, keep].conj().T).conj().T
     return Fnew, keep
 
 
