@@ -156,6 +156,14 @@ def rpcholesky(A, k, *, method="accelerated", block_size=None, rng=None) -> RPCh
     return state.result()
 
 
+def _pivot_floor(diagonal, dtype):
+    """Smallest residual a pivot may have: sqrt(eps) times the largest diagonal entry. Below it
+    the new column is mostly rounding error (entries of A are known to eps * max diag), and a
+    tiny pivot would make the landmark Cholesky factor F[S] ill-conditioned; the trace the
+    dropped pivot leaves is negligible."""
+    return float(np.sqrt(np.finfo(dtype).eps) * max(float(np.max(diagonal, initial=0.0)), 0.0))
+
+
 class _State:
     """F, pivots and the residual diagonal of a partial Cholesky factorization."""
 
@@ -170,6 +178,7 @@ class _State:
         if np.any(self.d < 0):
             raise ValueError("A must be positive semidefinite: it has negative diagonal entries")
         self.trace0 = float(self.d.sum())
+        self.floor = _pivot_floor(self.d, reader.dtype)
 
     def residual_columns(self, idx):
         """Columns idx of A - F F^H."""
@@ -180,8 +189,10 @@ class _State:
         return G
 
     def exhausted(self):
-        """True when the residual trace is at rounding level: A is already reproduced."""
-        return self.d.sum() <= 1e-14 * max(self.trace0, np.finfo(float).tiny) or self.cols >= self.k
+        """True when k pivots are taken or no residual diagonal entry is above the pivot floor
+        (A is reproduced to rounding level)."""
+        return (self.cols >= self.k or self.d.sum() <= 1e-14 * max(self.trace0, np.finfo(float).tiny)
+                or self.d.max() <= self.floor)
 
     def sample(self, gen, size):
         p = np.maximum(self.d, 0.0)
@@ -205,7 +216,7 @@ def _one_by_one(state, gen, greedy):
     while not state.exhausted():
         s = int(np.argmax(state.d)) if greedy else int(state.sample(gen, 1)[0])
         g = state.residual_columns([s])[:, 0]
-        if g[s].real <= 0:  # the residual diagonal was stale at rounding level
+        if g[s].real <= state.floor:  # the residual is at rounding level
             state.d[s] = 0.0
             continue
         state.append((g / np.sqrt(g[s].real))[:, None], [s])
@@ -219,20 +230,19 @@ def _block(state, gen, block_size):
 
 def _add_pivots(state, idx):
     """Factor the residual columns idx and append them (pivots at rounding level are dropped)."""
-    Fnew, keep = _factor_block(state.residual_columns(idx), idx)
+    Fnew, keep = _factor_block(state.residual_columns(idx), idx, state.floor)
     if Fnew.shape[1] == 0:
         state.d[idx] = 0.0
     else:
         state.append(Fnew, idx[keep])
 
 
-def _factor_block(G, idx):
+def _factor_block(G, idx, floor):
     """F_new with F_new F_new^H = G H^+ G^H, H = G[idx] the residual on the pivots, through a
-    pivoted Cholesky of H that drops pivots whose residual is at rounding level."""
+    pivoted Cholesky of H that drops pivots whose residual is below ``floor``."""
     H = G[idx]
     H = 0.5 * (H + H.conj().T)
-    tol = np.finfo(H.dtype).eps * H.shape[0] * max(float(np.abs(np.diag(H)).max()), 0.0)
-    keep = _pivoted_cholesky_keep(H, tol)
+    keep = _pivoted_cholesky_keep(H, floor)
     if not keep:
         return G[:, :0], []
     L = sla.cholesky(H[np.ix_(keep, keep)], lower=True, check_finite=False)
@@ -309,7 +319,7 @@ def column_nystrom(A, pivots) -> RPCholeskyResult:
     if idx.size == 0 or idx.min() < 0 or idx.max() >= N:
         raise ValueError(f"pivots must be a non-empty set of indices in 0:{N}")
     G = reader.columns(idx)
-    Fnew, keep = _factor_block(G, idx)
+    Fnew, keep = _factor_block(G, idx, _pivot_floor(np.real(np.diag(G[idx])), reader.dtype))
     return RPCholeskyResult(np.ascontiguousarray(Fnew), idx[keep], reader.read)
 
 

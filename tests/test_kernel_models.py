@@ -31,7 +31,10 @@ def test_krr_matches_exact_kernel_ridge(rng, solver):
     model = KernelRidge(alpha=alpha, bandwidth=bandwidth, solver=solver, n_components=len(X),
                         random_state=int(rng.integers(1000))).fit(X, y)
     ref = exact.predict(Xt)
-    assert np.max(np.abs(model.predict(Xt) - ref)) <= 1e-5 * np.max(np.abs(ref))
+    # The landmark factorization drops pivots whose residual is below sqrt(eps) (rounding level
+    # for the features), so solver="nystrom" is exact only to about that level over alpha.
+    tol = 1e-6 if solver == "pcg" else 1e-4
+    assert np.max(np.abs(model.predict(Xt) - ref)) <= tol * np.max(np.abs(ref))
 
 
 def test_krr_multi_output_and_float32(rng):
