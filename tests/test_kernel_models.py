@@ -54,12 +54,12 @@ def test_features_approximate_kernel(rng, landmarks):
     feats = NystromFeatures(60, bandwidth=1.5, landmarks=landmarks,
                             random_state=int(rng.integers(1000))).fit(X)
     Z = feats.transform(X)
-    # Column Nystrom leaves a PSD residual (up to rounding amplified by the conditioning of the
-    # landmark kernel matrix: uniform landmarks can nearly coincide), so its trace is the
-    # nuclear-norm error.
+    # Column Nystrom leaves a PSD residual (pivots at rounding level are dropped, so the landmark
+    # factor stays well conditioned), and its trace is the nuclear-norm error.
     resid = K - Z @ Z.T
-    assert np.min(np.linalg.eigvalsh(resid)) > -2e-6
-    assert np.trace(resid) < 1e-3 * np.trace(K)
+    assert np.min(np.linalg.eigvalsh(resid)) > -1e-9
+    # 60 landmarks: RPCholesky reaches ~1e-4 of the trace, uniform sampling up to ~2e-3.
+    assert np.trace(resid) < (1e-3 if landmarks == "rpcholesky" else 1e-2) * np.trace(K)
     # New points use the same feature map: z(x) . z(y) ~ k(x, y).
     Xn = rng.standard_normal((50, 2))
     Kn = KernelMatrix(np.vstack([Xn, X]), "rbf", bandwidth=1.5).to_dense()[:50, 50:]
