@@ -356,14 +356,3 @@ def conjugate_gradients(matvec, b, *, M=None, tol=1e-8, maxiter=None, x0=None):
         p = z + (rz_new / rz) * p
         rz = rz_new
     return x, maxiter, False, residuals
-
-
-class _CallableModule(type(np)):
-    """``randla.nystrom`` names both this module and the function: importing the module binds
-    it as the package attribute, so the module itself forwards calls to the function."""
-
-    def __call__(self, *args, **kwargs):
-        return nystrom(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule

@@ -321,14 +321,3 @@ def column_nystrom(A, pivots) -> RPCholeskyResult:
     G = reader.columns(idx)
     Fnew, keep = _factor_block(G, idx, _pivot_floor(np.real(np.diag(G[idx])), reader.dtype))
     return RPCholeskyResult(np.ascontiguousarray(Fnew), idx[keep], reader.read)
-
-
-class _CallableModule(type(np)):
-    """``randla.rpcholesky`` names both this module and the function: importing the module
-    binds it as the package attribute, so the module itself forwards calls to the function."""
-
-    def __call__(self, *args, **kwargs):
-        return rpcholesky(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule
