@@ -156,7 +156,9 @@ def test_rank_deficient_returns_orthonormal_factors(rng):
         check_factors(res, 100, 60, 8, np.float64, 1e-10)
         np.testing.assert_allclose(res.S[:3], s, rtol=1e-10)
         assert np.all(res.S[3:] <= 1e-12)
-        assert spectral_error(A, *res) <= 1e-12 * s[0]
+        # Krylov's later blocks are rounding noise here; its basis is accepted at
+        # 100 eps max(m, n) orthogonality, which left errors up to 4e-12 s_1 in 1500 seeds.
+        assert spectral_error(A, *res) <= 2e-11 * s[0]
 
 
 def test_zero_matrix():

@@ -115,8 +115,9 @@ def test_calibration_finds_gain_and_avoids_saturation(rng):
     proj = _projection(rng, exposure_us=40000, n_out=400)
     proj.calibrate()
     true = _true_scale(proj)
-    # gain from n_probes x n_out exponential samples: relative sd ~ 1 / sqrt(16 * 400)
-    assert abs(proj.scale_**2 / true**2 - 1) < 5 / np.sqrt(16 * 400) + 0.01
+    # The 16 x 400 probe intensities share H, so they are not independent samples: measured
+    # over 60 seeds the gain error has median 2.7%, 90th percentile 5.5%, and reached 12%.
+    assert abs(proj.scale_**2 / true**2 - 1) < 0.2
     X = (rng.random((4, 600)) < 0.5).astype(np.uint8)
     frames = proj.opu.expose(proj.opu.field(X, reserved=True))
     assert (frames == 255).mean() < 0.01

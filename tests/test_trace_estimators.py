@@ -191,8 +191,9 @@ def test_any_sketch_supplies_test_vectors(rng):
     assert abs(rt.hutchpp(A, 90, sketch=factory, rng=rng) - tr) < 0.05 * tr
     # complex test vectors (E[w w^H] = I) give real, accurate estimates of real traces
     cplx = lambda d, n, rng=None, dtype=None: Gaussian(d, n, rng=rng, dtype=dtype, complex=True)
+    # Hutchinson's standard deviation here is ||A||_F / sqrt(90) ~ 2.4% of tr: allow 6 of them
     for est in TRACE_ESTIMATORS:
-        assert abs(est(A, 90, sketch=cplx, rng=rng) - tr) < 0.05 * tr
+        assert abs(est(A, 90, sketch=cplx, rng=rng) - tr) < 0.15 * tr
 
 
 def test_inputs_dense_sparse_operator_callable_agree(rng):
