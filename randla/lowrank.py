@@ -17,8 +17,8 @@ from . import sketch as _sketch
 from ._orth import (NORMALIZERS, between_products, cholqr, final_basis, householder,
                     orthonormalize, project_out, qr_factor)
 from ._validation import check_positive_int, check_random_state, real_dtype
-from .operators import (AdjointOperator, CenteredOperator, ResidualOperator,
-                        as_operator)
+from .operators import (AdjointOperator, CenteredOperator, DenseOperator, ResidualOperator,
+                        SparseOperator, as_operator)
 
 __all__ = ["rsvd", "reigh", "estimate_error", "SVDResult", "EighResult", "ErrorEstimate",
            "orthonormalize", "DEFAULT_POWER_ITERS"]
@@ -30,6 +30,8 @@ METHODS = ("power", "krylov")
 DEFAULT_POWER_ITERS = 2
 #: First block of the fixed-accuracy mode; later blocks double the basis.
 _FIRST_BLOCK = 16
+#: Lazy U = A X R^-1 Ub needs cond(R) below this times u^(-1/2), as CholeskyQR does.
+_LAZY_MAX_COND = 1.0
 
 
 class SVDResult(NamedTuple):
@@ -97,15 +99,19 @@ def _sketch_range(op, S):
     return Y
 
 
+def _power_right(op, S, q, normalizer):
+    """X (n x l) spanning (A^H A)^q S^T, by fused A^H A products: one read of A each."""
+    X = S.to_dense(S.dtype_for(op.dtype)).T
+    X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
+    for _ in range(q):
+        X = between_products(np.asarray(op.gram_matmat(X)), normalizer)
+    return X
+
+
 def _power_range(op, S, q, normalizer):
     """Orthonormal Q (m x l) spanning (A A^H)^q A S^T, normalized between products."""
     if q > 0 and getattr(op, "fused_gram", False):
-        # Out of core: X <- A^H A X in one read of A per iteration, starting from S^T.
-        X = S.to_dense(S.dtype_for(op.dtype)).T
-        X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
-        for _ in range(q):
-            X = between_products(np.asarray(op.gram_matmat(X)), normalizer)
-        return final_basis(np.asarray(op.matmat(X)), normalizer)
+        return final_basis(np.asarray(op.matmat(_power_right(op, S, q, normalizer))), normalizer)
     Y = _sketch_range(op, S)
     for _ in range(q):
         Z = between_products(np.asarray(op.rmatmat(between_products(Y, normalizer))), normalizer)
@@ -151,8 +157,8 @@ def _small_svd(B):
         return sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesvd")
 
 
-def _svd_of_qb(Q, B, k):
-    """Top-k SVD of Q B. A wide B (l x n) is first reduced by CholeskyQR of B^H = P R, so
+def _svd_of_b(B, k):
+    """Top-k SVD of the l x n B. A wide B is first reduced by CholeskyQR of B^H = P R, so
     LAPACK's SVD runs on the l x l R^H instead of a Householder bidiagonalization of B."""
     if not np.all(np.isfinite(B)):
         raise ValueError("A produced NaN or Inf in products (check the LinearOperator)")
@@ -164,7 +170,13 @@ def _svd_of_qb(Q, B, k):
     else:
         Ub, s, Vh = _small_svd(B)
         Vh = Vh[:k]
-    return Q @ Ub[:, :k], s[:k], Vh
+    return Ub[:, :k], s[:k], Vh
+
+
+def _svd_of_qb(Q, B, k):
+    """Top-k SVD of Q B."""
+    Ub, s, Vh = _svd_of_b(B, k)
+    return Q @ Ub, s, Vh
 
 
 def _fix_signs(U, Vh):
@@ -192,6 +204,27 @@ def _fro_norm_sq(op) -> float:
 
 
 # -- fixed rank and fixed accuracy -----------------------------------------------------------
+def _lazy_fixed_rank(op, k, ell, q, normalizer, sketch, rng):
+    """Top-k SVD of an out-of-core A with U = A W returned unevaluated (W is n x k).
+
+    After q fused passes, one more pass gives A^H A X and the triangular factor R of
+    A X = Q R (TSQR over row panels), so B = Q^H A = R^-H (A^H A X)^H and U = Q Ub =
+    A (X R^-1 Ub) without ever holding an m x l block. Errors grow like eps cond(R); beyond
+    :data:`_LAZY_MAX_COND` (a numerically rank-deficient sketch) None asks for the in-memory
+    path instead."""
+    S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
+    X = _power_right(op, S, q, normalizer)
+    C, R = op.gram_qr(X)
+    if R.shape[0] < ell or np.linalg.cond(R) > _LAZY_MAX_COND * np.finfo(R.dtype).eps ** -0.5:
+        return None
+    B = sla.solve_triangular(R, C.conj().T, trans="C", check_finite=False)
+    Ub, s, Vh = _svd_of_b(B, k)
+    W = X @ sla.solve_triangular(R, Ub, check_finite=False)
+    # U is not at hand: make the largest entry of each row of Vh real positive instead
+    V, Wh = _fix_signs(Vh.conj().T, W.conj().T)
+    return op.A @ Wh.conj().T, s, V.conj().T
+
+
 def _fixed_rank(op, k, ell, q, normalizer, method, sketch, rng):
     S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
     if method == "krylov":
@@ -249,7 +282,8 @@ def _fixed_accuracy(op, tol, cap, basis_cap, q, normalizer, sketch, rng):
 
 # -- public drivers --------------------------------------------------------------------------
 def rsvd(A, k=None, *, oversample=10, power_iters=None, normalizer="auto", method="power",
-         sketch="gaussian", tol=None, max_rank=None, center=False, rng=None):
+         sketch="gaussian", tol=None, max_rank=None, center=False, passes=None, compute=False,
+         rng=None):
     """Randomized SVD: the top singular triplets of A, at a fixed rank or a fixed accuracy.
 
     Parameters
@@ -285,20 +319,31 @@ def rsvd(A, k=None, *, oversample=10, power_iters=None, normalizer="auto", metho
         there, a UserWarning says so.
     center : bool
         Decompose ``A - ones(m) @ A.mean(axis=0)`` (PCA) without forming it.
+    passes : int, optional
+        Reads of A allowed, instead of ``power_iters``: 1 runs the single-pass
+        :func:`randla.sketchy_svd` (fixed rank, ``method="power"``, no ``center``); N >= 2
+        sets ``power_iters`` to N - 2 out of core and to (N - 2) // 2 in memory.
+    compute : bool
+        Only for a dask array A: False (default) returns U as a dask array, evaluated lazily as
+        ``A @ W`` chunk by chunk when the matrix is tall (m >= n) and the method the fixed-rank
+        power method, so no m x k block is ever held; True returns numpy arrays. Other inputs
+        always give numpy arrays.
     rng : None, int or numpy.random.Generator
 
     Returns
     -------
     SVDResult
-        ``(U, S, Vh)``; the largest-magnitude entry of each column of U is real positive.
-        float32 input gives float32 output.
+        ``(U, S, Vh)``; the largest-magnitude entry of each column of U is real positive
+        (of each row of Vh for a lazy U). float32 input gives float32 output.
 
     Notes
     -----
     Passes over A: ``2 * power_iters + 2`` for both methods (one sketch, two per iteration,
     one for B = Q^H A); an out-of-core operator with a fused A^H A product needs
-    ``power_iters + 2``. A wide A is decomposed through A^H so that the small SVD and the
-    Householder-free orthonormalizations run on the long side.
+    ``power_iters + 2``, the last of which evaluates a lazy U. A lazy U is accurate to about
+    ``u cond(A X)`` (u the unit roundoff, X the sketch after the power iterations); when
+    that is not small, U is computed in memory instead. A wide A is decomposed through A^H so
+    that the small SVD and the Householder-free orthonormalizations run on the long side.
 
     Examples
     --------
@@ -311,15 +356,33 @@ def rsvd(A, k=None, *, oversample=10, power_iters=None, normalizer="auto", metho
     >>> len(r.S)
     6
     """
+    dask_input = type(A).__module__.startswith("dask.")
     op = as_operator(A)
     m, n = op.shape
     if k is None and tol is None:
         raise ValueError("give the rank k, the tolerance tol, or both")
     k = None if k is None else _check_rank(k, "k", m, n)
     oversample = check_positive_int(oversample, "oversample", minimum=0)
-    q = _check_iters(power_iters)
     _check_choice(normalizer, "normalizer", NORMALIZERS)
     _check_choice(method, "method", METHODS)
+    if not isinstance(compute, (bool, np.bool_)):
+        raise TypeError(f"compute must be True or False, got {compute!r}")
+    q = _check_passes(passes, power_iters, getattr(op, "fused_gram", False))
+    if q is None:  # one pass
+        if tol is not None or center or method != "power":
+            raise ValueError("passes=1 (single pass) needs a fixed rank k, method='power' and "
+                             "center=False")
+        from .streaming import sketchy_svd
+        data = op.A if isinstance(op, (DenseOperator, SparseOperator)) else op
+        return _as_requested(sketchy_svd(data, k, sketch=sketch, rng=rng), A, dask_input,
+                             compute)
+    lazy = dask_input and not compute and m >= n and tol is None and method == "power"
+    if lazy and not center:
+        ell = min(k + oversample, n)
+        result = _lazy_fixed_rank(op, k, ell, q, normalizer, sketch, rng)
+        if result is not None:
+            U, s, Vh = result
+            return SVDResult(U, s.astype(real_dtype(op.dtype)), np.ascontiguousarray(Vh))
     if center:
         op = CenteredOperator(op)
     explicit_n = isinstance(sketch, _sketch.Sketcher) and sketch.shape[1] == n
@@ -341,8 +404,31 @@ def rsvd(A, k=None, *, oversample=10, power_iters=None, normalizer="auto", metho
     if transpose:
         U, Vh = Vh.conj().T, U.conj().T
     U, Vh = _fix_signs(U, Vh)
-    return SVDResult(np.ascontiguousarray(U, dtype=op.dtype), s.astype(real_dtype(op.dtype)),
-                     np.ascontiguousarray(Vh, dtype=op.dtype))
+    return _as_requested(SVDResult(np.ascontiguousarray(U, dtype=op.dtype),
+                                   s.astype(real_dtype(op.dtype)),
+                                   np.ascontiguousarray(Vh, dtype=op.dtype)),
+                         A, dask_input, compute)
+
+
+def _check_passes(passes, power_iters, fused):
+    """power_iters from ``passes`` (None for a single pass) or from ``power_iters``."""
+    if passes is None:
+        return _check_iters(power_iters)
+    passes = check_positive_int(passes, "passes")
+    if power_iters is not None:
+        raise ValueError("give passes or power_iters, not both")
+    if passes == 1:
+        return None
+    return passes - 2 if fused else (passes - 2) // 2
+
+
+def _as_requested(result, A, dask_input, compute):
+    """A dask array A gets U as a dask array (chunked like A's rows) unless compute=True."""
+    if not dask_input or compute:
+        return result
+    import dask.array as da
+    U = da.from_array(result.U, chunks=(A.chunks[0], -1))
+    return SVDResult(U, result.S, result.Vh)
 
 
 def _check_hermitian(op, rng):

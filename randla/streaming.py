@@ -40,12 +40,14 @@ def _compute(*objs):
     return dask.compute(*objs, scheduler=scheduler)
 
 
-def _tree_sum(parts):
-    """Sum delayed parts pairwise in groups of SPLIT_EVERY (memory: a few partial sums)."""
+def _tree_sum(parts, combine=None):
+    """Combine delayed parts (by default: sum them) in groups of SPLIT_EVERY, as a tree
+    (memory: a few partial results)."""
     from dask import delayed
+    combine = _sum if combine is None else combine
     parts = list(parts)
     while len(parts) > 1:
-        parts = [delayed(_sum, pure=True)(*parts[i:i + SPLIT_EVERY])
+        parts = [delayed(combine, pure=True)(*parts[i:i + SPLIT_EVERY])
                  for i in range(0, len(parts), SPLIT_EVERY)]
     return parts[0]
 
@@ -104,6 +106,22 @@ def _gram_panel(x_blocks, *chunks):
     chunks = [_dense(c) for c in chunks]
     y = sum(c @ xb for c, xb in zip(chunks, x_blocks))
     return np.concatenate([_h(c) @ y for c in chunks], axis=0)
+
+
+def _gram_qr_panel(x_blocks, *chunks):
+    """(A_i^H (A_i X), R_i) for the row panel A_i: R_i is the triangular factor of A_i X."""
+    chunks = [_dense(c) for c in chunks]
+    y = sum(c @ xb for c, xb in zip(chunks, x_blocks))
+    return np.concatenate([_h(c) @ y for c in chunks], axis=0), _r_factor(y)
+
+
+def _r_factor(y):
+    return sla.qr(y, mode="r", check_finite=False)[0][:min(y.shape)]
+
+
+def _merge_gram_qr(*parts):
+    """Sum the A_i^H A_i X and merge the R_i: QR of the stacked factors (TSQR)."""
+    return _sum(*(c for c, _ in parts)), _r_factor(np.vstack([r for _, r in parts]))
 
 
 def _column_sums(a):
@@ -197,7 +215,8 @@ class DaskOperator(Operator):
         self.passes += 1
         out = _compute(*objs)
         for x in out:
-            _check_finite_result(np.asarray(x), self.name)
+            for part in x if isinstance(x, tuple) else (x,):
+                _check_finite_result(np.asarray(part), self.name)
         return out
 
     def _row_slices(self):
@@ -229,6 +248,15 @@ class DaskOperator(Operator):
         xs = delayed([X[c] for c in self._col_slices()], pure=True)
         parts = [delayed(_gram_panel, pure=True)(xs, *brow) for brow in self._blocks]
         return self._run(_tree_sum(parts))[0]
+
+    def gram_qr(self, X):
+        """``(A^H (A X), R)`` in ONE pass, R the upper triangular factor of A X (TSQR over
+        the row panels): A X itself is never formed."""
+        from dask import delayed
+        X = np.asarray(X)
+        xs = delayed([X[c] for c in self._col_slices()], pure=True)
+        parts = [delayed(_gram_qr_panel, pure=True)(xs, *brow) for brow in self._blocks]
+        return self._run(_tree_sum(parts, _merge_gram_qr))[0]
 
     def sketch_right(self, S):
         """A @ S.T, S of shape (d, n): chunk (i, j) uses columns of S matching its columns."""

@@ -199,3 +199,81 @@ def test_reigh_and_centered_rsvd_accept_dask_arrays(rng):
     want = np.linalg.svd(B - B.mean(axis=0), compute_uv=False)[:3]
     got = randla.rsvd(da.from_array(B, chunks=(64, 30)), 3, center=True, power_iters=4, rng=2)
     np.testing.assert_allclose(got.S, want, rtol=1e-6)
+
+
+# -- lazy U and passes= ------------------------------------------------------------------------
+class _ChunkReads:
+    """Counts chunk reads of a dask array (the synchronous scheduler runs in this process)."""
+
+    def __init__(self, A, chunks):
+        self.reads = 0
+        self.nchunks = int(np.prod([len(c) for c in da.from_array(A, chunks=chunks).chunks]))
+        self.array = da.from_array(A, chunks=chunks).map_blocks(self._read, dtype=A.dtype)
+
+    def _read(self, block):
+        self.reads += block.size > 0   # dask calls it on empty blocks to infer metadata
+        return block
+
+    @property
+    def passes(self):
+        return self.reads / self.nchunks
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+def test_tall_dask_input_gives_a_lazy_u_equal_to_the_in_memory_result(rng, dtype):
+    s = 0.8 ** np.arange(50)
+    A = _spectrum_matrix(rng, 400, 90, s, dtype)
+    counter = _ChunkReads(A, (70, 45))
+    got = randla.rsvd(counter.array, 6, power_iters=2, rng=5)
+    assert isinstance(got.U, da.Array) and counter.passes == 2 + 1  # U not evaluated yet
+    assert got.U.chunks == ((70,) * 5 + (50,), (6,)) and got.U.dtype == A.dtype
+    U = got.U.compute()
+    assert counter.passes == 2 + 2
+    ref = randla.rsvd(A, 6, power_iters=2, rng=5)
+    tol = _tol(dtype)
+    np.testing.assert_allclose(got.S, ref.S, rtol=tol)
+    np.testing.assert_allclose(U.conj().T @ U, np.eye(6), atol=tol)
+    np.testing.assert_allclose((U * got.S) @ got.Vh, (ref.U * ref.S) @ ref.Vh,
+                               atol=tol * s[0])
+    # the sign convention of a lazy U: the largest entry of each row of Vh is real positive
+    top = got.Vh[np.arange(6), np.argmax(np.abs(got.Vh), axis=1)]
+    np.testing.assert_allclose(top, np.abs(top), atol=tol)
+
+
+def test_compute_true_and_the_fallbacks_give_u_in_memory(rng):
+    A = _spectrum_matrix(rng, 300, 80, np.r_[np.ones(3), np.zeros(37)])   # rank 3 < l
+    X = da.from_array(A, chunks=(64, 40))
+    eager = randla.rsvd(X, 2, rng=1, compute=True)
+    assert isinstance(eager.U, np.ndarray)
+    for U, S, Vh in (randla.rsvd(X, 2, rng=1),                    # rank-deficient sketch
+                     randla.rsvd(X, 2, rng=1, method="krylov"),
+                     randla.rsvd(X.T, 2, rng=1)):                     # wide
+        assert isinstance(U, da.Array)
+        np.testing.assert_allclose(S, [1, 1], rtol=1e-10)
+        np.testing.assert_allclose(np.asarray(U).T @ np.asarray(U), np.eye(2), atol=1e-10)
+    with pytest.raises(TypeError, match="compute"):
+        randla.rsvd(X, 2, compute="yes")
+
+
+def test_passes_chooses_the_method(rng):
+    s = 0.7 ** np.arange(40)
+    A = _spectrum_matrix(rng, 300, 80, s)
+    one = randla.rsvd(A, 5, passes=1, rng=3)
+    np.testing.assert_array_equal(one.S, sketchy_svd(A, 5, rng=3).S)
+    counter = _ChunkReads(A, (64, 80))
+    got = randla.rsvd(counter.array, 5, passes=1, rng=3)
+    assert counter.passes == 1 and isinstance(got.U, da.Array)
+    np.testing.assert_allclose(got.S, one.S, rtol=1e-10)
+    for passes in (2, 3, 5):
+        counter = _ChunkReads(A, (64, 80))
+        got = randla.rsvd(counter.array, 5, passes=passes, rng=3, compute=True)
+        assert counter.passes == passes
+        ref = randla.rsvd(A, 5, power_iters=passes - 2, rng=3)
+        np.testing.assert_allclose(got.S, ref.S, rtol=1e-10)
+    ref = randla.rsvd(A, 5, power_iters=1, rng=3)            # in memory: 2 passes per iteration
+    np.testing.assert_array_equal(randla.rsvd(A, 5, passes=4, rng=3).S, ref.S)
+    for bad, err in [(dict(passes=0), "passes"), (dict(passes=2, power_iters=1), "not both"),
+                     (dict(passes=1, tol=0.1), "single pass"),
+                     (dict(passes=1, method="krylov"), "single pass")]:
+        with pytest.raises(ValueError, match=err):
+            randla.rsvd(A, 5, **bad)
