@@ -30,8 +30,9 @@ METHODS = ("power", "krylov")
 DEFAULT_POWER_ITERS = 2
 #: First block of the fixed-accuracy mode; later blocks double the basis.
 _FIRST_BLOCK = 16
-#: Lazy U = A X R^-1 Ub needs cond(R) below this times u^(-1/2), as CholeskyQR does.
-_LAZY_MAX_COND = 1.0
+#: Out of core, B = Q^H A is solved from A^H A X instead of read again when cond(R) of
+#: A X = Q R is at most u^(-1/3) (u the unit roundoff): its error is ~u cond(R) ||A||.
+_SOLVE_COND_EXPONENT = 1 / 3
 
 
 class SVDResult(NamedTuple):
@@ -108,10 +109,29 @@ def _power_right(op, S, q, normalizer):
     return X
 
 
+def _well_conditioned(R):
+    return np.linalg.cond(R) <= np.finfo(R.dtype).eps ** -_SOLVE_COND_EXPONENT
+
+
+def _qb_from_right(op, X, normalizer, one_pass=False):
+    """Q (m x l) and B = Q^H A from X (n x l) in ONE read of an out-of-core A: A X and
+    A^H A X are formed panel by panel, Q R = A X, and B = R^-H (A^H A X)^H (Yu et al. 2017).
+    When R is too ill-conditioned for that, B = Q^H A costs a second read, or with
+    ``one_pass`` the directions of A X below sqrt(u) ||A X|| are dropped instead."""
+    C, Y = op.gram_and_product(X)
+    Q = final_basis(np.asarray(Y), normalizer)
+    R = Q.conj().T @ Y
+    if _well_conditioned(R):
+        return Q, sla.solve(R.conj().T, np.asarray(C).conj().T, check_finite=False)
+    if not one_pass:
+        return Q, np.asarray(op.rmatmat(Q)).conj().T
+    Ur, sr, Vrh = _small_svd(R)
+    keep = sr > np.sqrt(np.finfo(R.dtype).eps) * sr[0]
+    return Q @ Ur[:, keep], (Vrh[keep] @ np.asarray(C).conj().T) / sr[keep, None]
+
+
 def _power_range(op, S, q, normalizer):
     """Orthonormal Q (m x l) spanning (A A^H)^q A S^T, normalized between products."""
-    if q > 0 and getattr(op, "fused_gram", False):
-        return final_basis(np.asarray(op.matmat(_power_right(op, S, q, normalizer))), normalizer)
     Y = _sketch_range(op, S)
     for _ in range(q):
         Z = between_products(np.asarray(op.rmatmat(between_products(Y, normalizer))), normalizer)
@@ -179,6 +199,12 @@ def _svd_of_qb(Q, B, k):
     return Q @ Ub, s, Vh
 
 
+def _fix_signs_by_rows(U, Vh):
+    """Make the largest-magnitude entry of each row of Vh real and positive."""
+    V, Uh = _fix_signs(Vh.conj().T, U.conj().T)
+    return Uh.conj().T, V.conj().T
+
+
 def _fix_signs(U, Vh):
     """Make the largest-magnitude entry of each column of U real and positive."""
     idx = np.argmax(np.abs(U), axis=0)
@@ -204,28 +230,27 @@ def _fro_norm_sq(op) -> float:
 
 
 # -- fixed rank and fixed accuracy -----------------------------------------------------------
-def _lazy_fixed_rank(op, k, ell, q, normalizer, sketch, rng):
-    """Top-k SVD of an out-of-core A with U = A W returned unevaluated (W is n x k).
-
-    After q fused passes, one more pass gives A^H A X and the triangular factor R of
-    A X = Q R (TSQR over row panels), so B = Q^H A = R^-H (A^H A X)^H and U = Q Ub =
-    A (X R^-1 Ub) without ever holding an m x l block. Errors grow like eps cond(R); beyond
-    :data:`_LAZY_MAX_COND` (a numerically rank-deficient sketch) None asks for the in-memory
-    path instead."""
+def _out_of_core_fixed_rank(op, k, ell, q, normalizer, sketch, rng, lazy):
+    """Top-k SVD of an A whose A^H A X reads A once: q reads for the power iterations, one for
+    B (see :func:`_qb_from_right`). With ``lazy``, that last read gives the triangular factor R
+    of A X (TSQR over row panels) instead of A X itself, and U = Q Ub = A (X R^-1 Ub) is
+    returned unevaluated, so no m x l block is ever held (its signs: the largest entry of each
+    row of Vh is real positive); when R is ill-conditioned, U is computed in memory instead."""
     S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
     X = _power_right(op, S, q, normalizer)
-    C, R = op.gram_qr(X)
-    if R.shape[0] < ell or np.linalg.cond(R) > _LAZY_MAX_COND * np.finfo(R.dtype).eps ** -0.5:
-        return None
-    B = sla.solve_triangular(R, C.conj().T, trans="C", check_finite=False)
-    Ub, s, Vh = _svd_of_b(B, k)
-    W = X @ sla.solve_triangular(R, Ub, check_finite=False)
-    # U is not at hand: make the largest entry of each row of Vh real positive instead
-    V, Wh = _fix_signs(Vh.conj().T, W.conj().T)
-    return op.A @ Wh.conj().T, s, V.conj().T
+    if lazy:
+        C, R = op.gram_qr(X)
+        if R.shape[0] == ell and _well_conditioned(R):
+            B = sla.solve_triangular(R, C.conj().T, trans="C", check_finite=False)
+            Ub, s, Vh = _svd_of_b(B, k)
+            W, Vh = _fix_signs_by_rows(X @ sla.solve_triangular(R, Ub, check_finite=False), Vh)
+            return op.A @ W, s, Vh
+    return _svd_of_qb(*_qb_from_right(op, X, normalizer), k)
 
 
-def _fixed_rank(op, k, ell, q, normalizer, method, sketch, rng):
+def _fixed_rank(op, k, ell, q, normalizer, method, sketch, rng, lazy=False):
+    if method == "power" and getattr(op, "fused_gram", False):
+        return _out_of_core_fixed_rank(op, k, ell, q, normalizer, sketch, rng, lazy)
     S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
     if method == "krylov":
         # the Krylov basis is ell * (q + 1) wide; keep it within the matrix
@@ -372,17 +397,8 @@ def rsvd(A, k=None, *, oversample=10, power_iters=None, normalizer="auto", metho
         if tol is not None or center or method != "power":
             raise ValueError("passes=1 (single pass) needs a fixed rank k, method='power' and "
                              "center=False")
-        from .streaming import sketchy_svd
-        data = op.A if isinstance(op, (DenseOperator, SparseOperator)) else op
-        return _as_requested(sketchy_svd(data, k, sketch=sketch, rng=rng), A, dask_input,
-                             compute)
-    lazy = dask_input and not compute and m >= n and tol is None and method == "power"
-    if lazy and not center:
-        ell = min(k + oversample, n)
-        result = _lazy_fixed_rank(op, k, ell, q, normalizer, sketch, rng)
-        if result is not None:
-            U, s, Vh = result
-            return SVDResult(U, s.astype(real_dtype(op.dtype)), np.ascontiguousarray(Vh))
+        return _as_requested(_single_pass(op, k, min(k + oversample, min(m, n)), normalizer,
+                                          sketch, rng), A, dask_input, compute)
     if center:
         op = CenteredOperator(op)
     explicit_n = isinstance(sketch, _sketch.Sketcher) and sketch.shape[1] == n
@@ -391,7 +407,8 @@ def rsvd(A, k=None, *, oversample=10, power_iters=None, normalizer="auto", metho
         op = AdjointOperator(op)
     if tol is None:
         ell = min(k + oversample, min(m, n))
-        U, s, Vh = _fixed_rank(op, k, ell, q, normalizer, method, sketch, rng)
+        lazy = dask_input and not compute and m >= n and not center
+        U, s, Vh = _fixed_rank(op, k, ell, q, normalizer, method, sketch, rng, lazy)
     else:
         tol = _check_tol(tol)
         cap = min(m, n) if max_rank is None else _check_rank(max_rank, "max_rank", m, n)
@@ -403,9 +420,10 @@ def rsvd(A, k=None, *, oversample=10, power_iters=None, normalizer="auto", metho
         U, s, Vh = _fixed_accuracy(op, tol, cap, basis_cap, q, normalizer, sketch, rng)
     if transpose:
         U, Vh = Vh.conj().T, U.conj().T
-    U, Vh = _fix_signs(U, Vh)
-    return _as_requested(SVDResult(np.ascontiguousarray(U, dtype=op.dtype),
-                                   s.astype(real_dtype(op.dtype)),
+    if isinstance(U, np.ndarray):   # else a lazy U, whose signs follow Vh's rows
+        U, Vh = _fix_signs(U, Vh)
+        U = np.ascontiguousarray(U, dtype=op.dtype)
+    return _as_requested(SVDResult(U, s.astype(real_dtype(op.dtype)),
                                    np.ascontiguousarray(Vh, dtype=op.dtype)),
                          A, dask_input, compute)
 
@@ -419,12 +437,41 @@ def _check_passes(passes, power_iters, fused):
         raise ValueError("give passes or power_iters, not both")
     if passes == 1:
         return None
-    return passes - 2 if fused else (passes - 2) // 2
+    return passes - 1 if fused else (passes - 2) // 2
+
+
+def _single_pass(op, k, ell, normalizer, sketch, rng):
+    """One read of A. Row panels (out of core): the range sketch A S^T and A^H (A S^T) in the
+    same read (:func:`_qb_from_right`); otherwise the sketches of :func:`sketchy_svd`."""
+    if not getattr(op, "fused_gram", False):
+        from .streaming import sketchy_svd
+        data = op.A if isinstance(op, (DenseOperator, SparseOperator)) else op
+        return sketchy_svd(data, k, sketch=sketch, rng=rng)
+    S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
+    U, s, Vh = _svd_of_qb(*_qb_from_right(op, _power_right(op, S, 0, normalizer), normalizer,
+                                          one_pass=True), k)
+    U, Vh = _fix_signs(*_complete(U, Vh, k, rng))
+    s = np.concatenate([s, np.zeros(k - len(s), s.dtype)])
+    return SVDResult(U.astype(op.dtype, copy=False), s.astype(real_dtype(op.dtype)),
+                     Vh.astype(op.dtype, copy=False))
+
+
+def _complete(U, Vh, k, rng):
+    """Extend U and Vh^H to k orthonormal columns (a numerically rank-deficient A has fewer
+    than k directions to give; the extra singular values are zero)."""
+    r = U.shape[1]
+    if r == k:
+        return U, Vh
+    gen = check_random_state(rng)
+    def extend(B):
+        return np.hstack([B, householder(np.hstack([B, gen.standard_normal((B.shape[0], k - r))
+                                                    .astype(B.dtype)]))[:, r:]])
+    return extend(U), extend(Vh.conj().T).conj().T
 
 
 def _as_requested(result, A, dask_input, compute):
     """A dask array A gets U as a dask array (chunked like A's rows) unless compute=True."""
-    if not dask_input or compute:
+    if not dask_input or compute or not isinstance(result.U, np.ndarray):
         return result
     import dask.array as da
     U = da.from_array(result.U, chunks=(A.chunks[0], -1))

@@ -38,6 +38,11 @@ class Operator:
         """A^H (A X). Out-of-core operators override this to make it one pass over A."""
         return self.rmatmat(self.matmat(X))
 
+    def gram_and_product(self, X):
+        """``(A^H (A X), A X)``; one pass over A where :attr:`fused_gram` is True."""
+        Y = self.matmat(X)
+        return self.rmatmat(Y), Y
+
     @property
     def fused_gram(self) -> bool:
         """True when :meth:`gram_matmat` costs less than a matmat plus an rmatmat (one read of
@@ -181,8 +186,14 @@ class CenteredOperator(_Wrapped):
         return self.A.rmatmat(Y) - np.outer(self.mean.conj(), Y.sum(axis=0))
 
     def gram_matmat(self, X):
-        m = self.shape[0]
-        return self.A.gram_matmat(X) - m * np.outer(self.mean.conj(), self.mean @ X)
+        return self._center_gram(self.A.gram_matmat(X), X)
+
+    def gram_and_product(self, X):
+        C, Y = self.A.gram_and_product(X)
+        return self._center_gram(C, X), Y - (self.mean @ X)[None, :]
+
+    def _center_gram(self, C, X):
+        return C - self.shape[0] * np.outer(self.mean.conj(), self.mean @ X)
 
     @property
     def fused_gram(self) -> bool:

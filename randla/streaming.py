@@ -7,12 +7,13 @@ same block whatever the chunking, so the result equals the in-memory one to roun
 
 Passes over A (each chunk read once per pass):
 
-============================  =====================================
-``matmat``, ``rmatmat``        1
-``gram_matmat`` (A^H A X)      1 (row panels: A_i^H (A_i X), summed)
-``sketch_right``/``_left``     1
-``sketchy_svd``                1 (range, co-range and core sketches)
-============================  =====================================
+=================================  =====================================================
+``matmat``, ``rmatmat``             1
+``gram_matmat`` (A^H A X)           1 (row panels: A_i^H (A_i X), summed)
+``gram_and_product``, ``gram_qr``   1 (A^H A X, and A X or the R factor of A X)
+``sketch_right``/``_left``          1
+``sketchy_svd``                     1 (range, co-range and core sketches)
+=================================  =====================================================
 """
 from __future__ import annotations
 
@@ -101,22 +102,23 @@ def _sketch_right_chunk(a, s_blk):
     return _times_st(_dense(a), s_blk)
 
 
-def _gram_panel(x_blocks, *chunks):
-    """A_i^H (A_i X) for the row panel A_i = [chunks], without concatenating the panel."""
+def _gram_panel(x_blocks, keep, *chunks):
+    """A_i^H (A_i X) for the row panel A_i = [chunks], without concatenating the panel; with
+    keep="product" also A_i X, with keep="r" also the triangular factor of A_i X."""
     chunks = [_dense(c) for c in chunks]
     y = sum(c @ xb for c, xb in zip(chunks, x_blocks))
-    return np.concatenate([_h(c) @ y for c in chunks], axis=0)
-
-
-def _gram_qr_panel(x_blocks, *chunks):
-    """(A_i^H (A_i X), R_i) for the row panel A_i: R_i is the triangular factor of A_i X."""
-    chunks = [_dense(c) for c in chunks]
-    y = sum(c @ xb for c, xb in zip(chunks, x_blocks))
-    return np.concatenate([_h(c) @ y for c in chunks], axis=0), _r_factor(y)
+    c = np.concatenate([_h(c) @ y for c in chunks], axis=0)
+    if keep == "product":
+        return c, y
+    return (c, _r_factor(y)) if keep == "r" else c
 
 
 def _r_factor(y):
-    return sla.qr(y, mode="r", check_finite=False)[0][:min(y.shape)]
+    # one BLAS thread: 2-thread OpenBLAS runs this small QR ~10x slower here, and slows the
+    # GEMMs around it as well (measured on 1677 x 60 panels)
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"):
+        return sla.qr(y, mode="r", check_finite=False)[0][:min(y.shape)]
 
 
 def _merge_gram_qr(*parts):
@@ -241,22 +243,27 @@ class DaskOperator(Operator):
                 for bcol in self._blocks.T]
         return np.concatenate(self._run(*cols), axis=0)
 
-    def gram_matmat(self, X):
-        """A^H (A X) in ONE pass: sum over row panels A_i of A_i^H (A_i X)."""
+    def _gram_parts(self, X, keep=None):
         from dask import delayed
         X = np.asarray(X)
         xs = delayed([X[c] for c in self._col_slices()], pure=True)
-        parts = [delayed(_gram_panel, pure=True)(xs, *brow) for brow in self._blocks]
-        return self._run(_tree_sum(parts))[0]
+        return [delayed(_gram_panel, pure=True)(xs, keep, *brow) for brow in self._blocks]
+
+    def gram_matmat(self, X):
+        """A^H (A X) in ONE pass: sum over row panels A_i of A_i^H (A_i X)."""
+        return self._run(_tree_sum(self._gram_parts(X)))[0]
+
+    def gram_and_product(self, X):
+        """``(A^H (A X), A X)`` in ONE pass: each row panel A_i gives A_i X and then
+        A_i^H (A_i X) while it is in memory."""
+        parts = self._gram_parts(X, "product")
+        C, *Y = self._run(_tree_sum(p[0] for p in parts), *(p[1] for p in parts))
+        return C, np.concatenate(Y, axis=0)
 
     def gram_qr(self, X):
         """``(A^H (A X), R)`` in ONE pass, R the upper triangular factor of A X (TSQR over
-        the row panels): A X itself is never formed."""
-        from dask import delayed
-        X = np.asarray(X)
-        xs = delayed([X[c] for c in self._col_slices()], pure=True)
-        parts = [delayed(_gram_qr_panel, pure=True)(xs, *brow) for brow in self._blocks]
-        return self._run(_tree_sum(parts, _merge_gram_qr))[0]
+        the row panels): A X itself is never held."""
+        return self._run(_tree_sum(self._gram_parts(X, "r"), _merge_gram_qr))[0]
 
     def sketch_right(self, S):
         """A @ S.T, S of shape (d, n): chunk (i, j) uses columns of S matching its columns."""

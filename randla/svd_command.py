@@ -38,8 +38,8 @@ def add_arguments(p):
     p.add_argument("--tol", type=float, default=None,
                    help="smallest rank with ||A - U diag(s) Vh||_F <= TOL ||A||_F")
     p.add_argument("--passes", type=int, default=None,
-                   help="passes over the matrix: 1 = single-pass sketch (Tropp et al.), "
-                        "N >= 2 = N - 2 power iterations; default: rsvd's default (4 passes)")
+                   help="passes over the matrix: 1 = single pass, N >= 2 = N - 1 power "
+                        "iterations; default: rsvd's default (3 passes)")
     p.add_argument("--memory-limit", default="1GB",
                    help="working memory to stay within (default 1GB); sets the row-panel size")
     p.add_argument("--sketch", default="gaussian", help="sketch name (see randla.sketch.available())")
@@ -83,16 +83,10 @@ def decompose(A, k, *, tol=None, passes=None, sketch="gaussian", seed=None):
     op = as_operator(A, "INPUT")
     if passes is not None and passes < 1:
         raise ValueError(f"--passes must be >= 1, got {passes}")
-    if passes == 1:
-        if tol is not None:
-            raise ValueError("--tol needs several passes (it measures ||A||_F); drop --passes 1")
-        U, s, Vh = randla.sketchy_svd(op if isinstance(op, DaskOperator) else A, k,
-                                      sketch=sketch, rng=seed)
-    else:
-        options = {} if tol is None else {"tol": tol}
-        if passes is not None:  # one pass per fused A^H A product, two otherwise
-            options["power_iters"] = passes - 2 if getattr(op, "fused_gram", False) else (passes - 2) // 2
-        U, s, Vh = randla.rsvd(op, k, sketch=sketch, rng=seed, **options)
+    if passes == 1 and tol is not None:
+        raise ValueError("--tol needs several passes (it measures ||A||_F); drop --passes 1")
+    options = {} if tol is None else {"tol": tol}
+    U, s, Vh = randla.rsvd(op, k, sketch=sketch, rng=seed, passes=passes, **options)
     return U, s, Vh, op.passes if isinstance(op, DaskOperator) else None
 
 

@@ -71,10 +71,11 @@ def test_hdf5_zarr_sparse_and_matrix_market_round_trips(rng, tmp_path):
         assert _svd([*argv, "-k", 5, "--quiet", "-o", tmp_path / "o.npz"])[0] == 0
         _check(tmp_path / "o.npz", A, s, 5)
     for name in ("s.npz", "s.mtx"):
-        assert _svd([tmp_path / name, "-k", 2, "--passes", 8, "--seed", 0, "--quiet",
+        # a random sparse matrix has a flat spectrum: enough passes for 1% on any draw
+        assert _svd([tmp_path / name, "-k", 2, "--passes", 20, "--seed", 0, "--quiet",
                      "-o", tmp_path / "o.npz"])[0] == 0
         with np.load(tmp_path / "o.npz") as f:
-            np.testing.assert_allclose(f["s"], ref[:2], rtol=2e-2)
+            np.testing.assert_allclose(f["s"], ref[:2], rtol=1e-2)
 
 
 def _corrupt_inputs(rng, d):
