@@ -23,8 +23,8 @@ import time
 import numpy as np
 
 K, ITERS, SEED = 50, 2, 0
-PASSES = {"read": 1, "randla": ITERS + 2, "randla_lazy": ITERS + 2, "randla1": 1, "sklearn": 2 * ITERS + 2,
-          "dask": 2 * ITERS + 2}
+PASSES = {"read": 1, "randla": ITERS + 1, "randla_lazy": ITERS + 2, "randla1": 1, "sketchy": 1,
+          "sklearn": 2 * ITERS + 2, "dask": 2 * ITERS + 2}
 
 
 # -- the matrix ----------------------------------------------------------------------------------
@@ -49,12 +49,14 @@ def run_method(method, path, rows=None):
     if method == "read":
         read_file(path, rows * mm.shape[1] * mm.itemsize + mm.offset)
         return None
-    if method in ("randla", "randla_lazy", "randla1"):
+    if method in ("randla", "randla_lazy", "randla1", "sketchy"):
         import randla
         from randla.io import open_matrix
         A = open_matrix(path)[:rows]
-        if method == "randla1":
+        if method == "randla1":   # row panels: A S^T and A^H A S^T in the same read
             return randla.rsvd(A, K, passes=1, rng=SEED, compute=True)
+        if method == "sketchy":   # Tropp et al.: range, co-range and core sketches
+            return randla.sketchy_svd(A, K, rng=SEED)
         if method == "randla_lazy":   # U = A W evaluated chunk by chunk: one more pass
             U, S, Vh = randla.rsvd(A, K, power_iters=ITERS, rng=SEED)
             return U.compute(), S, Vh
@@ -179,7 +181,7 @@ class OutOfCoreSVD:
     """A 20000 x 1000 float64 .npy (160 MB), memory-mapped; k=50, two power iterations."""
 
     timeout = 300
-    params = ["randla", "randla_lazy", "randla1", "sklearn", "dask"]
+    params = ["randla", "randla_lazy", "randla1", "sketchy", "sklearn", "dask"]
     param_names = ["method"]
 
     def setup_cache(self):

@@ -14,6 +14,7 @@ import re
 import numpy as np
 import scipy.sparse as sp
 
+from ._direct_read import DirectPanelReader, direct_io_supported
 from ._validation import working_dtype
 
 #: Default bytes per row panel.
@@ -32,7 +33,7 @@ def split_dataset(path: str, dataset: str | None = None):
     return path, dataset
 
 
-def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES):
+def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None):
     """Open the matrix stored in ``path`` without reading it.
 
     Parameters
@@ -44,6 +45,11 @@ def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES):
         Dataset (HDF5) or array (Zarr group) inside the file.
     panel_bytes : int
         Size of a row panel, the unit read by one task.
+    direct : bool, optional
+        .npy only: read panels with O_DIRECT in a read-ahead thread instead of through a memory
+        map. Every pass over a file larger than memory is a cold read, and O_DIRECT makes it
+        cost almost no CPU, so reading overlaps the multiplications. Default: when the file
+        is larger than the memory available (else the page cache keeps it after one pass).
 
     Returns
     -------
@@ -75,7 +81,7 @@ def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES):
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
     if suffix == ".npy":
-        reader = NpyRows(path)
+        reader = NpyRows(path, direct=_larger_than_memory(path) if direct is None else direct)
     elif suffix in (".h5", ".hdf5"):
         reader = H5Rows(path, dataset)
     elif suffix == ".zarr":
@@ -115,6 +121,16 @@ def _check_matrix(shape, dtype, name):
     working_dtype(dtype, name)
 
 
+def _larger_than_memory(path) -> bool:
+    try:
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) * 1024 for line in f
+                             if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return False
+    return os.path.getsize(path) > available
+
+
 class NpyRows:
     """Row blocks of a .npy file, read through a memory map opened once per process.
 
@@ -125,7 +141,7 @@ class NpyRows:
 
     ndim = 2
 
-    def __init__(self, path):
+    def __init__(self, path, direct=False):
         self.name = os.fspath(path)
         with open(self.name, "rb") as f:
             try:
@@ -146,10 +162,11 @@ class NpyRows:
         if have < need:
             raise ValueError(f"{self.name} is truncated: its header announces shape {self.shape} "
                              f"{self.dtype} ({need} bytes) but the file has {have} bytes")
-        self._map = None
+        self._map = self._reader = None
+        self.direct = bool(direct) and not fortran and direct_io_supported(self.name)
 
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "_map"} | {"_map": None}
+        return self.__dict__ | {"_map": None, "_reader": None}
 
     def memmap(self):
         if self._map is None:
@@ -158,9 +175,15 @@ class NpyRows:
         return self._map
 
     def __getitem__(self, key):
+        rows = key[0] if isinstance(key, tuple) and isinstance(key[0], slice) else None
+        if rows is not None and rows.step in (None, 1) and self.direct:
+            if self._reader is None:
+                self._reader = DirectPanelReader(self.name, self.offset, self.shape, self.dtype)
+            start, stop, _ = rows.indices(self.shape[0])
+            return self._reader.rows(start, stop)[(slice(None),) + key[1:]]
         mm = self.memmap()
-        if not self.fortran and isinstance(key, tuple) and isinstance(key[0], slice):
-            start, stop, _ = key[0].indices(self.shape[0])
+        if rows is not None and not self.fortran:
+            start, stop, _ = rows.indices(self.shape[0])
             self._prefetch(mm, stop, 2 * stop - start)
         return np.asarray(mm[key])
 

@@ -1,7 +1,7 @@
 """Out-of-core and distributed linear algebra: dask arrays, memory-mapped files, single pass SVD.
 
 Every product with a chunked matrix A is a sum of per-chunk products, so each one is a graph of
-small tasks (one per chunk of A) joined by a tree reduction. A sketch S is never formed: the task
+small tasks (one per chunk of A) summed in row order. A sketch S is never formed: the task
 for a chunk generates only the block of S that chunk touches (``S.block(i, j)``), which is the
 same block whatever the chunking, so the result equals the in-memory one to rounding.
 
@@ -25,9 +25,6 @@ from . import sketch as _sketch
 from ._validation import check_positive_int, real_dtype, seed_from_rng, working_dtype
 from .operators import Operator
 
-#: Partial results summed per task of the tree reduction.
-SPLIT_EVERY = 8
-
 
 # -- scheduling ------------------------------------------------------------------------------
 def _compute(*objs):
@@ -41,16 +38,18 @@ def _compute(*objs):
     return dask.compute(*objs, scheduler=scheduler)
 
 
-def _tree_sum(parts, combine=None):
-    """Combine delayed parts (by default: sum them) in groups of SPLIT_EVERY, as a tree
-    (memory: a few partial results)."""
+def _sum_in_order(parts, combine=None):
+    """Combine delayed parts (by default: sum them) one after the other, as a chain. Memory
+    stays at one partial result, and dask runs a chain's parts in order, where it runs the
+    parts of a tree reduction in an arbitrary order: in order, a file reader can read the next
+    row panel ahead while the current one is multiplied (see :mod:`randla._direct_read`)."""
     from dask import delayed
     combine = _sum if combine is None else combine
-    parts = list(parts)
-    while len(parts) > 1:
-        parts = [delayed(combine, pure=True)(*parts[i:i + SPLIT_EVERY])
-                 for i in range(0, len(parts), SPLIT_EVERY)]
-    return parts[0]
+    parts = iter(parts)
+    total = next(parts)
+    for part in parts:
+        total = delayed(combine, pure=True)(total, part)
+    return total
 
 
 def _sum(*xs):
@@ -148,7 +147,7 @@ def sketch_dask(S, X):
     """``S @ X`` for a dask array X with S.shape[1] rows: a lazy dask array of S.shape[0] rows.
 
     Each chunk X_ij is multiplied by the column block of S matching its rows; the products are
-    summed over i by a tree reduction.
+    summed over i.
     """
     import dask.array as da
     from dask import delayed
@@ -167,7 +166,7 @@ def sketch_dask(S, X):
     blocks = X.to_delayed()
     cols = []
     for j, width in enumerate(X.chunks[1]):
-        total = _tree_sum(delayed(_sketch_left_chunk, pure=True)(s_blocks[i], blocks[i, j])
+        total = _sum_in_order(delayed(_sketch_left_chunk, pure=True)(s_blocks[i], blocks[i, j])
                           for i in range(len(X.chunks[0])))
         cols.append(da.from_delayed(total, shape=(S.d, width), dtype=out_dtype))
     Y = da.concatenate(cols, axis=1)
@@ -231,7 +230,7 @@ class DaskOperator(Operator):
         from dask import delayed
         X = np.asarray(X)
         xs = [delayed(X[c], pure=True) for c in self._col_slices()]
-        rows = [_tree_sum(delayed(_matmul, pure=True)(b, x) for b, x in zip(brow, xs))
+        rows = [_sum_in_order(delayed(_matmul, pure=True)(b, x) for b, x in zip(brow, xs))
                 for brow in self._blocks]
         return np.concatenate(self._run(*rows), axis=0)
 
@@ -239,7 +238,7 @@ class DaskOperator(Operator):
         from dask import delayed
         Y = np.asarray(Y)
         ys = [delayed(Y[r], pure=True) for r in self._row_slices()]
-        cols = [_tree_sum(delayed(_rmatmul, pure=True)(b, y) for b, y in zip(bcol, ys))
+        cols = [_sum_in_order(delayed(_rmatmul, pure=True)(b, y) for b, y in zip(bcol, ys))
                 for bcol in self._blocks.T]
         return np.concatenate(self._run(*cols), axis=0)
 
@@ -251,26 +250,26 @@ class DaskOperator(Operator):
 
     def gram_matmat(self, X):
         """A^H (A X) in ONE pass: sum over row panels A_i of A_i^H (A_i X)."""
-        return self._run(_tree_sum(self._gram_parts(X)))[0]
+        return self._run(_sum_in_order(self._gram_parts(X)))[0]
 
     def gram_and_product(self, X):
         """``(A^H (A X), A X)`` in ONE pass: each row panel A_i gives A_i X and then
         A_i^H (A_i X) while it is in memory."""
         parts = self._gram_parts(X, "product")
-        C, *Y = self._run(_tree_sum(p[0] for p in parts), *(p[1] for p in parts))
+        C, *Y = self._run(_sum_in_order(p[0] for p in parts), *(p[1] for p in parts))
         return C, np.concatenate(Y, axis=0)
 
     def gram_qr(self, X):
         """``(A^H (A X), R)`` in ONE pass, R the upper triangular factor of A X (TSQR over
         the row panels): A X itself is never held."""
-        return self._run(_tree_sum(self._gram_parts(X, "r"), _merge_gram_qr))[0]
+        return self._run(_sum_in_order(self._gram_parts(X, "r"), _merge_gram_qr))[0]
 
     def sketch_right(self, S):
         """A @ S.T, S of shape (d, n): chunk (i, j) uses columns of S matching its columns."""
         from dask import delayed
         dt = S.dtype_for(self.dtype)
         s_blocks = [delayed(S.block, pure=True)(c.start, c.stop, dt) for c in self._col_slices()]
-        rows = [_tree_sum(delayed(_sketch_right_chunk, pure=True)(b, s) for b, s in zip(brow, s_blocks))
+        rows = [_sum_in_order(delayed(_sketch_right_chunk, pure=True)(b, s) for b, s in zip(brow, s_blocks))
                 for brow in self._blocks]
         return np.concatenate(self._run(*rows), axis=0)
 
@@ -279,19 +278,19 @@ class DaskOperator(Operator):
         from dask import delayed
         dt = S.dtype_for(self.dtype)
         s_blocks = [delayed(S.block, pure=True)(r.start, r.stop, dt) for r in self._row_slices()]
-        cols = [_tree_sum(delayed(_sketch_left_chunk, pure=True)(s, b) for s, b in zip(s_blocks, bcol))
+        cols = [_sum_in_order(delayed(_sketch_left_chunk, pure=True)(s, b) for s, b in zip(s_blocks, bcol))
                 for bcol in self._blocks.T]
         return np.concatenate(self._run(*cols), axis=1)
 
     def column_means(self):
         from dask import delayed
-        cols = [_tree_sum(delayed(_column_sums, pure=True)(b) for b in bcol)
+        cols = [_sum_in_order(delayed(_column_sums, pure=True)(b) for b in bcol)
                 for bcol in self._blocks.T]
         return np.concatenate(self._run(*cols)) / self.shape[0]
 
     def fro_norm(self):
         from dask import delayed
-        total = _tree_sum(delayed(_sq_norm, pure=True)(b) for b in self._blocks.ravel())
+        total = _sum_in_order(delayed(_sq_norm, pure=True)(b) for b in self._blocks.ravel())
         return float(np.sqrt(self._run(total)[0]))
 
     def sketches(self, sketcher):
@@ -305,9 +304,9 @@ class DaskOperator(Operator):
         nr, nc = self._blocks.shape
         parts = [[delayed(_sketchy_chunk, pure=True, nout=3)(self._blocks[i, j], left[i], right[j])
                   for j in range(nc)] for i in range(nr)]
-        Y = [_tree_sum(parts[i][j][0] for j in range(nc)) for i in range(nr)]
-        X = [_tree_sum(parts[i][j][1] for i in range(nr)) for j in range(nc)]
-        W = _tree_sum(parts[i][j][2] for i in range(nr) for j in range(nc))
+        Y = [_sum_in_order(parts[i][j][0] for j in range(nc)) for i in range(nr)]
+        X = [_sum_in_order(parts[i][j][1] for i in range(nr)) for j in range(nc)]
+        W = _sum_in_order(parts[i][j][2] for i in range(nr) for j in range(nc))
         out = self._run(W, *Y, *X)
         return np.concatenate(out[1:1 + nr], axis=0), np.concatenate(out[1 + nr:], axis=1), out[0]
 

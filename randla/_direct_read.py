@@ -1,0 +1,100 @@
+"""Row panels of a file larger than memory, read with O_DIRECT by a read-ahead thread.
+
+Through the page cache (a memory map, or plain reads), a cold read here costs about one core of
+kernel time per 2 GB/s, which the multiplications need, and every pass over a file larger than
+memory is cold. O_DIRECT reads go from the disk to the process's buffer with almost no CPU
+(measured on a 6 GB file: 3.5 s wall, 0.1 s CPU; buffered: 4.5 s wall, 3.0 s CPU), so a thread
+can read the next panel while BLAS multiplies the current one.
+
+Panels are views of reusable, page-aligned buffers. A buffer is refilled only once no view of it
+is alive (its reference count says so), so a caller may keep a panel as long as it likes.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+#: Alignment O_DIRECT needs for the offset, length and address of a read.
+ALIGN = 4096
+
+
+def direct_io_supported(path) -> bool:
+    """Whether ``path`` can be opened with O_DIRECT (Linux; not on tmpfs, for instance)."""
+    flag = getattr(os, "O_DIRECT", None)
+    if flag is None:
+        return False
+    try:
+        os.close(os.open(path, os.O_RDONLY | flag))
+    except OSError:
+        return False
+    return True
+
+
+class DirectPanelReader:
+    """Reads rows ``start:stop`` of a C-ordered matrix stored at ``offset`` in ``path``,
+    prefetching the next panel of the same height in a background thread."""
+
+    def __init__(self, path, offset, shape, dtype):
+        self.path, self.offset = path, offset
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.row_bytes = self.shape[1] * self.dtype.itemsize
+        self._fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+        self._buffers = []
+        self._lock = threading.Lock()            # one request at a time
+        self._buffer_lock = threading.Lock()     # the reader thread picks buffers too
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="randla-read")
+        self._pending = None          # ((start, stop), future) of the panel being prefetched
+
+    def rows(self, start, stop):
+        with self._lock:
+            pending, self._pending = self._pending, None
+            if pending is not None and pending[0] == (start, stop):
+                panel = pending[1].result()
+            else:
+                if pending is not None:
+                    pending[1].result()   # let the stray read finish with its buffer
+                panel = self._read(start, stop)
+            nxt = (stop, min(self.shape[0], 2 * stop - start))
+            if nxt[0] < nxt[1]:
+                self._pending = nxt, self._pool.submit(self._read, *nxt)
+            return panel
+
+    def _read(self, start, stop):
+        lo = self.offset + start * self.row_bytes
+        hi = self.offset + stop * self.row_bytes
+        first = lo // ALIGN * ALIGN
+        view = self._free_buffer(-(-hi // ALIGN) * ALIGN - first)
+        done, need = 0, hi - first
+        while done < need:   # a read may return less than asked: continue where it stopped
+            got = os.preadv(self._fd, [view[done:]], first + done)
+            if got <= 0:
+                raise ValueError(f"{self.path} ended early: rows {start}:{stop} are missing")
+            done += got
+        return view[lo - first:hi - first].view(self.dtype).reshape(stop - start, self.shape[1])
+
+    def _free_buffer(self, nbytes):
+        """An aligned byte view of nbytes from a buffer no panel refers to any more."""
+        with self._buffer_lock:
+            for raw in self._buffers:
+                # references: the list, `raw`, getrefcount's argument; more are live panels
+                if raw.nbytes >= nbytes + ALIGN and sys.getrefcount(raw) <= 3:
+                    break
+            else:
+                raw = np.empty(nbytes + ALIGN, np.uint8)
+                self._buffers.append(raw)
+            skip = -raw.ctypes.data % ALIGN
+            return raw[skip:skip + nbytes]
+
+    def close(self):
+        self._pool.shutdown(wait=True)
+        os.close(self._fd)
+
+    def __del__(self):
+        try:
+            self.close()
+        except (OSError, AttributeError):
+            pass
