@@ -1,14 +1,19 @@
-"""Out-of-core SVD of a memory-mapped .npy file: randla (rsvd with fused one-pass power
-iterations, and single-pass sketchy_svd) against scikit-learn's randomized_svd on the memmap and
-dask's svd_compressed on from_array(memmap), all at k=50 with two power iterations.
+"""Out-of-core SVD of a .npy file: randla (rsvd with fused one-pass power iterations, its lazy-U
+and single-pass variants, and sketchy_svd) against scikit-learn's randomized_svd on the memmap
+and dask's svd_compressed on from_array(memmap), all at k=50 with two power iterations.
 
 asv runs the small suite below (a 160 MB file made in setup_cache). The issue's 5.6 GiB case is
 run as a script, each method in a fresh process whose private memory (RssAnon) and peak RSS are
 sampled from /proc::
 
-    python benchmarks/bench_outofcore.py make /work/wt/data/big.npy 150000 5000
-    flock /work/wt/bench.lock python benchmarks/bench_outofcore.py run /work/wt/data/big.npy \
-        --methods read randla randla1 sklearn dask [--cold] [--rows 50000]
+    python benchmarks/bench_outofcore.py make /work/data/big.npy 150000 5000
+    python benchmarks/bench_outofcore.py run /work/data/big.npy \
+        --methods read read_direct randla randla_lazy randla1 sketchy sklearn dask \
+        [--cold] [--direct on|off] [--rows 50000] [--repeat 3]
+
+``--cold`` drops the page cache before each method (root only); ``--direct on`` makes every
+pass of randla a cold read, as for a file larger than memory (``make ... 800000 5000`` writes a
+32 GB one).
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import time
 import numpy as np
 
 K, ITERS, SEED = 50, 2, 0
-PASSES = {"read": 1, "randla": ITERS + 1, "randla_lazy": ITERS + 2, "randla1": 1, "sketchy": 1,
+PASSES = {"read": 1, "read_direct": 1, "randla": ITERS + 1, "randla_lazy": ITERS + 2, "randla1": 1, "sketchy": 1,
           "sklearn": 2 * ITERS + 2, "dask": 2 * ITERS + 2}
 
 
@@ -46,20 +51,25 @@ def run_method(method, path, rows=None):
     """(U, S, Vh) of the first ``rows`` rows of the file, or None for the plain read."""
     mm = np.load(path, mmap_mode="r")
     rows = rows or mm.shape[0]
-    if method == "read":
-        read_file(path, rows * mm.shape[1] * mm.itemsize + mm.offset)
+    if method in ("read", "read_direct"):
+        read_file(path, rows * mm.shape[1] * mm.itemsize + mm.offset, direct=method == "read_direct")
         return None
     if method in ("randla", "randla_lazy", "randla1", "sketchy"):
         import randla
         from randla.io import open_matrix
-        A = open_matrix(path)[:rows]
+        direct = {"1": True, "0": False}.get(os.environ.get("RANDLA_BENCH_DIRECT", ""))
+        A = open_matrix(path, direct=direct)[:rows]
         if method == "randla1":   # row panels: A S^T and A^H A S^T in the same read
             return randla.rsvd(A, K, passes=1, rng=SEED, compute=True)
         if method == "sketchy":   # Tropp et al.: range, co-range and core sketches
             return randla.sketchy_svd(A, K, rng=SEED)
-        if method == "randla_lazy":   # U = A W evaluated chunk by chunk: one more pass
+        if method == "randla_lazy":   # U = A W written to disk panel by panel: one more pass
+            import dask.array as da
             U, S, Vh = randla.rsvd(A, K, power_iters=ITERS, rng=SEED)
-            return U.compute(), S, Vh
+            out = np.lib.format.open_memmap(path + ".U.npy", mode="w+", dtype=U.dtype,
+                                            shape=U.shape)
+            da.store(U, out, lock=False)
+            return out, S, Vh
         return randla.rsvd(A, K, power_iters=ITERS, rng=SEED, compute=True)
     if method == "sklearn":
         from sklearn.utils.extmath import randomized_svd
@@ -72,16 +82,21 @@ def run_method(method, path, rows=None):
     raise ValueError(f"unknown method {method!r}")
 
 
-def read_file(path, nbytes, block=64 * 2**20):
-    """One sequential read of the file: the floor for one pass over A."""
-    buf = bytearray(block)
-    with open(path, "rb", buffering=0) as f:
+def read_file(path, nbytes, block=64 * 2**20, direct=False):
+    """One sequential read of the file: the floor for one pass over A. ``direct``: with
+    O_DIRECT (no page cache; the fastest cold read here)."""
+    import mmap
+    buf = mmap.mmap(-1, block)            # page-aligned, as O_DIRECT needs
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECT if direct else 0))
+    try:
         done = 0
         while done < nbytes:
-            got = f.readinto(buf)
+            got = os.preadv(fd, [buf], done)
             if not got:
                 break
             done += got
+    finally:
+        os.close(fd)
 
 
 def relative_residual(path, U, S, Vh, rows=None, block=10000):
@@ -103,6 +118,8 @@ def _child(method, path, rows, out):
     elapsed = time.perf_counter() - t
     if res is not None:
         np.savez(out, U=res[0], S=res[1], Vh=res[2])
+    if os.path.exists(path + ".U.npy"):
+        os.remove(path + ".U.npy")
     print(json.dumps({"time": elapsed}))
 
 
@@ -158,10 +175,14 @@ def main(argv=None):
     rn.add_argument("--cold", action="store_true")
     rn.add_argument("--repeat", type=int, default=1)
     rn.add_argument("--no-residual", action="store_true")
+    rn.add_argument("--direct", choices=["auto", "on", "off"], default="auto",
+                    help="randla's reads: O_DIRECT on/off, or auto (on for files > memory)")
     ch = sub.add_parser("child")
     for name in ("method", "path", "rows", "out"):
         ch.add_argument(name)
     args = p.parse_args(argv)
+    if getattr(args, "direct", "auto") != "auto":
+        os.environ["RANDLA_BENCH_DIRECT"] = "1" if args.direct == "on" else "0"
     if args.cmd == "make":
         make_matrix(args.path, args.m, args.n)
     elif args.cmd == "child":

@@ -48,6 +48,7 @@ class DirectPanelReader:
         self._buffer_lock = threading.Lock()     # the reader thread picks buffers too
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="randla-read")
         self._pending = None          # ((start, stop), future) of the panel being prefetched
+        self._last_stop = None
 
     def rows(self, start, stop):
         with self._lock:
@@ -58,9 +59,12 @@ class DirectPanelReader:
                 if pending is not None:
                     pending[1].result()   # let the stray read finish with its buffer
                 panel = self._read(start, stop)
+            # read ahead only while the requests follow each other through the file: a
+            # guess in a random order would cost a wasted read
             nxt = (stop, min(self.shape[0], 2 * stop - start))
-            if nxt[0] < nxt[1]:
+            if start in (0, self._last_stop) and nxt[0] < nxt[1]:
                 self._pending = nxt, self._pool.submit(self._read, *nxt)
+            self._last_stop = stop
             return panel
 
     def _read(self, start, stop):
@@ -90,7 +94,9 @@ class DirectPanelReader:
             return raw[skip:skip + nbytes]
 
     def close(self):
-        self._pool.shutdown(wait=True)
+        # the last reference may go in the reader thread itself, once its read is done
+        in_reader = threading.current_thread().name.startswith("randla-read")
+        self._pool.shutdown(wait=not in_reader)
         os.close(self._fd)
 
     def __del__(self):
