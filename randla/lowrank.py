@@ -345,9 +345,11 @@ def rsvd(A, k=None, *, oversample=10, power_iters=None, normalizer="auto", metho
     center : bool
         Decompose ``A - ones(m) @ A.mean(axis=0)`` (PCA) without forming it.
     passes : int, optional
-        Reads of A allowed, instead of ``power_iters``: 1 runs the single-pass
-        :func:`randla.sketchy_svd` (fixed rank, ``method="power"``, no ``center``); N >= 2
-        sets ``power_iters`` to N - 2 out of core and to (N - 2) // 2 in memory.
+        Reads of A allowed, instead of ``power_iters``. 1: a single pass (fixed rank,
+        ``method="power"``, no ``center``): out of core, the range sketch ``A S^T`` and
+        ``A^H A S^T`` are formed in the same read of each row panel; in memory,
+        :func:`randla.sketchy_svd`. N >= 2 sets ``power_iters`` to N - 1 out of core and to
+        (N - 2) // 2 in memory.
     compute : bool
         Only for a dask array A: False (default) returns U as a dask array, evaluated lazily as
         ``A @ W`` chunk by chunk when the matrix is tall (m >= n) and the method the fixed-rank
@@ -365,10 +367,12 @@ def rsvd(A, k=None, *, oversample=10, power_iters=None, normalizer="auto", metho
     -----
     Passes over A: ``2 * power_iters + 2`` for both methods (one sketch, two per iteration,
     one for B = Q^H A); an out-of-core operator with a fused A^H A product needs
-    ``power_iters + 2``, the last of which evaluates a lazy U. A lazy U is accurate to about
-    ``u cond(A X)`` (u the unit roundoff, X the sketch after the power iterations); when
-    that is not small, U is computed in memory instead. A wide A is decomposed through A^H so
-    that the small SVD and the Householder-free orthonormalizations run on the long side.
+    ``power_iters + 1``: its last read gives A X and A^H A X together, and B is solved from
+    them. One more read evaluates a lazy U, or is taken when A X is numerically
+    rank-deficient. A lazy U is accurate to about ``u cond(A X)`` (u the unit roundoff, X the
+    sketch after the power iterations); when that is not small, U is computed in memory
+    instead. A wide A is decomposed through A^H so that the small SVD and the Householder-free
+    orthonormalizations run on the long side.
 
     Examples
     --------
@@ -463,6 +467,7 @@ def _complete(U, Vh, k, rng):
     if r == k:
         return U, Vh
     gen = check_random_state(rng)
+
     def extend(B):
         return np.hstack([B, householder(np.hstack([B, gen.standard_normal((B.shape[0], k - r))
                                                     .astype(B.dtype)]))[:, r:]])
