@@ -24,7 +24,8 @@ A = np.random.default_rng(0).standard_normal((30, 20))
     ({"k": 3, "method": "lanczos"}, ValueError, "method must be one of"),
     ({"k": 3, "sketch": "nope"}, ValueError, "unknown sketch 'nope'"),
     ({"k": 3, "sketch": 3}, TypeError, "sketch must be"),
-    ({"k": 3, "sketch": Gaussian(7, 20, rng=0)}, ValueError, "sketch has shape"),
+    ({"k": 3, "sketch": Gaussian(2, 20, rng=0)}, ValueError, "sketch has shape"),  # < k rows
+    ({"k": 3, "oversample": 5, "sketch": Gaussian(7, 20, rng=0)}, ValueError, "sketch has shape"),
     ({"k": 3, "rng": "seed"}, TypeError, "rng must be"),
     ({"tol": 0.0}, ValueError, r"tol must be in \(0, 1\)"),
     ({"tol": 1.5}, ValueError, r"tol must be in \(0, 1\)"),
