@@ -48,7 +48,7 @@ class DirectPanelReader:
         self._buffer_lock = threading.Lock()     # the reader thread picks buffers too
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="randla-read")
         self._pending = None          # ((start, stop), future) of the panel being prefetched
-        self._last_stop = None
+        self._last = None             # (start, stop) of the previous request
 
     def rows(self, start, stop):
         with self._lock:
@@ -59,13 +59,24 @@ class DirectPanelReader:
                 if pending is not None:
                     pending[1].result()   # let the stray read finish with its buffer
                 panel = self._read(start, stop)
-            # read ahead only while the requests follow each other through the file: a
-            # guess in a random order would cost a wasted read
-            nxt = (stop, min(self.shape[0], 2 * stop - start))
-            if start in (0, self._last_stop) and nxt[0] < nxt[1]:
+            nxt = self._guess_next(start, stop)
+            if nxt is not None:
                 self._pending = nxt, self._pool.submit(self._read, *nxt)
-            self._last_stop = stop
+            self._last = start, stop
             return panel
+
+    def _guess_next(self, start, stop):
+        """The panel after (start, stop) while requests walk through the file, forward or
+        backward (dask runs independent chunk tasks in descending key order); None otherwise,
+        as a guess in a random order would cost a wasted read."""
+        height = stop - start
+        if start == 0 or (self._last and start == self._last[1]):
+            nxt = stop, min(self.shape[0], stop + height)
+        elif self._last and stop == self._last[0]:
+            nxt = max(0, start - height), start
+        else:
+            return None
+        return nxt if nxt[0] < nxt[1] else None
 
     def _read(self, start, stop):
         lo = self.offset + start * self.row_bytes

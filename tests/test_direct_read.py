@@ -66,3 +66,17 @@ def test_rsvd_through_direct_reads_equals_the_memory_map(npy):
                       compute=True)
     np.testing.assert_array_equal(got.S, ref.S)
     np.testing.assert_array_equal(got.U, ref.U)
+
+
+def test_read_ahead_follows_forward_and_backward_walks(npy):
+    path, A = npy
+    reader = DirectPanelReader(str(path), np.load(path, mmap_mode="r").offset, A.shape, A.dtype)
+    hits = []
+    for order in (range(0, 997, 100), reversed(range(0, 997, 100))):
+        for i in order:
+            hits.append(reader._pending is not None and reader._pending[0][0] == i)
+            np.testing.assert_array_equal(reader.rows(i, min(997, i + 100)), A[i:i + 100])
+    # forward: every panel but the first is read ahead; backward, from the last panel
+    # (requested twice at the turn, so nothing is guessed) every one after the next
+    assert hits == [False] + [True] * 9 + [False, False] + [True] * 8, hits
+    reader.close()
