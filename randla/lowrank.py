@@ -367,8 +367,9 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
         Reads of A allowed, instead of ``power_iters``. 1: a single pass (fixed rank,
         ``method="power"``, no ``center``): out of core, the range sketch ``A S^T`` and
         ``A^H A S^T`` are formed in the same read of each row panel; in memory,
-        :func:`randla.sketchy_svd`. N >= 2 sets ``power_iters`` to N - 1 out of core and to
-        (N - 2) // 2 in memory.
+        :func:`randla.sketchy_svd`. N >= 2 sets ``power_iters`` to N - 1 out of core (N - 2
+        when U is returned lazy: evaluating it is the last read) and to (N - 2) // 2 in
+        memory.
     compute : bool
         Only for a dask array A: False (default) returns U as a dask array, evaluated lazily as
         ``A @ W`` chunk by chunk when the matrix is tall (m >= n) and the method the fixed-rank
@@ -415,7 +416,9 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
     _check_choice(method, "method", METHODS)
     if not isinstance(compute, (bool, np.bool_)):
         raise TypeError(f"compute must be True or False, got {compute!r}")
-    q = _check_passes(passes, power_iters, getattr(op, "fused_gram", False))
+    lazy = (dask_input and not compute and m >= n and not center and tol is None
+            and method == "power")
+    q = _check_passes(passes, power_iters, getattr(op, "fused_gram", False), lazy)
     if q is None:  # one pass
         if tol is not None or center or method != "power":
             raise ValueError("passes=1 (single pass) needs a fixed rank k, method='power' and "
@@ -430,7 +433,6 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
         op = AdjointOperator(op)
     if tol is None:
         ell = min(k + oversample, min(m, n))
-        lazy = dask_input and not compute and m >= n and not center
         U, s, Vh = _fixed_rank(op, k, ell, q, normalizer, method, sketch, rng, lazy)
     else:
         tol = _check_tol(tol)
@@ -451,7 +453,7 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
                          A, dask_input, compute)
 
 
-def _check_passes(passes, power_iters, fused):
+def _check_passes(passes, power_iters, fused, lazy):
     """power_iters from ``passes`` (None for a single pass) or from ``power_iters``."""
     if passes is None:
         return _check_iters(power_iters)
@@ -460,7 +462,9 @@ def _check_passes(passes, power_iters, fused):
         raise ValueError("give passes or power_iters, not both")
     if passes == 1:
         return None
-    return passes - 1 if fused else (passes - 2) // 2
+    if fused:  # q + 1 reads, and one more to evaluate a lazy U
+        return passes - 1 - lazy
+    return (passes - 2) // 2
 
 
 def _single_pass(op, k, ell, normalizer, sketch, rng):

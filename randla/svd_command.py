@@ -38,8 +38,9 @@ def add_arguments(p):
     p.add_argument("--tol", type=float, default=None,
                    help="smallest rank with ||A - U diag(s) Vh||_F <= TOL ||A||_F")
     p.add_argument("--passes", type=int, default=None,
-                   help="passes over the matrix: 1 = single pass, N >= 2 = N - 1 power "
-                        "iterations; default: rsvd's default (3 passes)")
+                   help="passes over the matrix: 1 = single pass; N >= 2 = N - 2 power "
+                        "iterations, the last pass writing U (N - 1 for a wide matrix); "
+                        "default: 2 power iterations")
     p.add_argument("--memory-limit", default="1GB",
                    help="working memory to stay within (default 1GB); sets the row-panel size")
     p.add_argument("--sketch", default="gaussian", help="sketch name (see randla.sketch.available())")
@@ -63,12 +64,14 @@ def _run(args) -> int:
     A = open_matrix(args.input, args.dataset)
     m, n = A.shape
     if hasattr(A, "chunks"):  # reopen with row panels sized to the budget
-        A = open_matrix(args.input, args.dataset, panel_bytes=_panel_bytes(A, args.rank, limit))
+        u_in_memory = args.tol is not None or args.passes == 1 or m < n
+        A = open_matrix(args.input, args.dataset,
+                        panel_bytes=_panel_bytes(A, args.rank, limit, u_in_memory))
     start = time.perf_counter()
     with _progress(args.quiet):
         U, s, Vh, passes = decompose(A, args.rank, tol=args.tol, passes=args.passes,
                                      sketch=args.sketch, seed=args.seed)
-    save_npz_atomic(args.output, U=U, s=s, Vh=Vh)
+    save_npz_atomic(args.output, quiet=args.quiet, U=U, s=s, Vh=Vh)
     if not args.quiet:
         print(f"randla svd: {m} x {n} {A.dtype}, rank {len(s)}, {passes} pass(es) over the "
               f"input, {time.perf_counter() - start:.2f} s -> {args.output}", file=sys.stderr)
@@ -76,32 +79,36 @@ def _run(args) -> int:
 
 
 def decompose(A, k, *, tol=None, passes=None, sketch="gaussian", seed=None):
-    """``(U, s, Vh, passes over A)`` with the method ``passes`` asks for."""
+    """``(U, s, Vh, passes over A)`` with the method ``passes`` asks for. For a chunked A,
+    U may be a lazy dask array ``A @ W``, whose evaluation is the last pass counted."""
     import randla
-    from .operators import as_operator
-    from .streaming import DaskOperator
-    op = as_operator(A, "INPUT")
+    from dask.callbacks import Callback
     if passes is not None and passes < 1:
         raise ValueError(f"--passes must be >= 1, got {passes}")
     if passes == 1 and tol is not None:
         raise ValueError("--tol needs several passes (it measures ||A||_F); drop --passes 1")
-    options = {} if tol is None else {"tol": tol}
-    U, s, Vh = randla.rsvd(op, k, sketch=sketch, rng=seed, passes=passes, **options)
-    return U, s, Vh, op.passes if isinstance(op, DaskOperator) else None
+    if not hasattr(A, "chunks"):      # sparse input, in memory
+        return (*randla.rsvd(A, k, sketch=sketch, rng=seed, passes=passes, tol=tol), None)
+    count = [0]                       # each pass over A is one dask computation
+    with Callback(start=lambda dsk: count.__setitem__(0, count[0] + 1)):
+        U, s, Vh = randla.rsvd(A, k, sketch=sketch, rng=seed, passes=passes, tol=tol)
+    lazy = A.name in getattr(getattr(U, "dask", None), "layers", ())
+    return U, s, Vh, count[0] + lazy
 
 
-def _panel_bytes(A, k, limit):
+def _panel_bytes(A, k, limit, u_in_memory=True):
     """Row-panel size within the budget. The factors and their QR workspace take about
-    3 (m + n) (k + 10) words; a third of the rest goes to a panel, leaving room for its
-    products and the partial sums of the tree reduction. The single-pass sketches are wider
-    (about 3k) but the same order."""
+    3 (m + n) (k + 10) words, or 3 n (k + 10) when U is left lazy and written panel by panel;
+    a quarter of the rest goes to a panel: the read-ahead of a file larger than memory holds
+    up to three, and their products are small. The single-pass sketches are wider (about 3k)
+    but the same order."""
     m, n = A.shape
-    need = 3 * (m + n) * (k + 10) * np.dtype(A.dtype).itemsize
+    need = 3 * ((m if u_in_memory else 0) + n) * (k + 10) * np.dtype(A.dtype).itemsize
     if need > 2 * limit // 3:
         raise ValueError(f"--memory-limit {limit} bytes is too small for rank {k} on a {m} x {n} "
                          f"matrix: the factors alone need about {need} bytes; allow at least "
                          f"{3 * need // 2}")
-    return max(1 << 20, (limit - need) // 3)
+    return max(1 << 20, (limit - need) // 4)
 
 
 def _check_output(path):
@@ -112,19 +119,41 @@ def _check_output(path):
         raise FileNotFoundError(f"output folder does not exist: {folder}")
 
 
-def save_npz_atomic(path, **arrays):
-    """np.savez to a temporary file beside ``path``, then rename it over ``path``."""
+def save_npz_atomic(path, *, quiet=True, **arrays):
+    """Write an .npz (as np.savez) to a temporary file beside ``path``, then rename it over
+    ``path``. A dask array is evaluated and written one row block at a time."""
+    import zipfile
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".randla-", suffix=".npz.part", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                for name, value in arrays.items():
+                    with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
+                        if hasattr(value, "blocks"):
+                            _write_row_blocks(out, value, name, quiet)
+                        else:
+                            np.lib.format.write_array(out, np.asanyarray(value),
+                                                      allow_pickle=False)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _write_row_blocks(out, X, name, quiet):
+    """X (a dask array) as .npy, computing its row blocks in order: a lazy U = A @ W reads the
+    input once more, panel after panel, and never holds more than one block."""
+    from tqdm import tqdm
+    from .streaming import _compute
+    fmt = np.lib.format
+    fmt.write_array_header_1_0(out, {"descr": fmt.dtype_to_descr(X.dtype),
+                                     "fortran_order": False, "shape": X.shape})
+    for i in tqdm(range(X.numblocks[0]), desc=f"writing {name}", unit="block", file=sys.stderr,
+                  delay=1.0, leave=False, disable=quiet):
+        out.write(np.ascontiguousarray(_compute(X.blocks[i])[0]).data)
 
 
 class _progress:

@@ -269,6 +269,11 @@ def test_passes_chooses_the_method(rng):
         np.testing.assert_allclose(got.S, ref.S, rtol=1e-10)
         np.testing.assert_allclose(np.asarray(got.U) * got.S @ got.Vh, (ref.U * ref.S) @ ref.Vh,
                                    atol=1e-10)
+    counter = _ChunkReads(A, (64, 80))                     # a lazy U: its evaluation is a read
+    got = randla.rsvd(counter.array, 5, passes=3, rng=3)
+    got.U.compute()
+    assert counter.passes == 3
+    np.testing.assert_allclose(got.S, randla.rsvd(A, 5, power_iters=1, rng=3).S, rtol=1e-10)
     ref = randla.rsvd(A, 5, power_iters=1, rng=3)            # in memory: 2 passes per iteration
     np.testing.assert_array_equal(randla.rsvd(A, 5, passes=4, rng=3).S, ref.S)
     for bad, err in [(dict(passes=0), "passes"), (dict(passes=2, power_iters=1), "not both"),
