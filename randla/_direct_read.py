@@ -20,6 +20,21 @@ import numpy as np
 
 #: Alignment O_DIRECT needs for the offset, length and address of a read.
 ALIGN = 4096
+#: Buffers kept for reuse; a caller holding more panels gets one-off buffers.
+MAX_BUFFERS = 4
+
+
+def _refcounts(buffers):
+    counts = []
+    for raw in buffers:
+        counts.append(sys.getrefcount(raw))
+    return counts
+
+
+#: The reference count a pooled buffer shows in :meth:`DirectPanelReader._free_buffer` when no
+#: panel refers to it (the list, the loop variable, getrefcount's argument: 3 on CPython 3.11),
+#: measured rather than assumed, as interpreters count borrowed references differently.
+_FREE_REFCOUNT = _refcounts([np.empty(1)])[0]
 
 
 def direct_io_supported(path) -> bool:
@@ -57,8 +72,10 @@ class DirectPanelReader:
                 panel = pending[1].result()
             else:
                 if pending is not None:
-                    pending[1].result()   # let the stray read finish with its buffer
-                panel = self._read(start, stop)
+                    # wait for the wrong guess; its failure (past a truncated end, say) is
+                    # no error of this request
+                    pending[1].exception()
+                panel = self._read(start, max(start, stop))
             nxt = self._guess_next(start, stop)
             if nxt is not None:
                 self._pending = nxt, self._pool.submit(self._read, *nxt)
@@ -95,20 +112,25 @@ class DirectPanelReader:
         """An aligned byte view of nbytes from a buffer no panel refers to any more."""
         with self._buffer_lock:
             for raw in self._buffers:
-                # references: the list, `raw`, getrefcount's argument; more are live panels
-                if raw.nbytes >= nbytes + ALIGN and sys.getrefcount(raw) <= 3:
+                # more references than the pool's own are live panels
+                if raw.nbytes >= nbytes + ALIGN and sys.getrefcount(raw) <= _FREE_REFCOUNT:
                     break
             else:
-                raw = np.empty(nbytes + ALIGN, np.uint8)
-                self._buffers.append(raw)
+                # 1 MiB of slack, so that panels of slightly different heights share buffers
+                raw = np.empty(-(-(nbytes + ALIGN) // 2**20) * 2**20, np.uint8)
+                if len(self._buffers) < MAX_BUFFERS:
+                    self._buffers.append(raw)
             skip = -raw.ctypes.data % ALIGN
             return raw[skip:skip + nbytes]
 
     def close(self):
+        if self._fd is None:
+            return
         # the last reference may go in the reader thread itself, once its read is done
         in_reader = threading.current_thread().name.startswith("randla-read")
         self._pool.shutdown(wait=not in_reader)
         os.close(self._fd)
+        self._fd = None
 
     def __del__(self):
         try:

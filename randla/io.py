@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
+import threading
 
 import numpy as np
 import scipy.sparse as sp
@@ -121,6 +122,9 @@ def _check_matrix(shape, dtype, name):
     working_dtype(dtype, name)
 
 
+_READER_LOCK = threading.Lock()
+
+
 def _larger_than_memory(path) -> bool:
     try:
         with open("/proc/meminfo") as f:
@@ -177,8 +181,10 @@ class NpyRows:
     def __getitem__(self, key):
         rows = key[0] if isinstance(key, tuple) and isinstance(key[0], slice) else None
         if rows is not None and rows.step in (None, 1) and self.direct:
-            if self._reader is None:
-                self._reader = DirectPanelReader(self.name, self.offset, self.shape, self.dtype)
+            with _READER_LOCK:   # dask threads may ask for panels at the same time
+                if self._reader is None:
+                    self._reader = DirectPanelReader(self.name, self.offset, self.shape,
+                                                     self.dtype)
             start, stop, _ = rows.indices(self.shape[0])
             return self._reader.rows(start, stop)[(slice(None),) + key[1:]]
         mm = self.memmap()

@@ -135,6 +135,11 @@ def _qb_from_right(op, X, normalizer, one_pass=False):
     A^H A X are formed panel by panel, Q R = A X, and B = R^-H (A^H A X)^H (Yu et al. 2017).
     When R is too ill-conditioned for that, B = Q^H A costs a second read, or with
     ``one_pass`` the directions of A X below sqrt(u) ||A X|| are dropped instead."""
+    if isinstance(op, CenteredOperator):
+        # a centered A^H A X is A^H A X minus a rank-one term, which cancels when the column
+        # means are large: solving B from it would amplify that by cond(R), so B is read
+        Q = final_basis(np.asarray(op.matmat(X)), normalizer)
+        return Q, np.asarray(op.rmatmat(Q)).conj().T
     C, Y = op.gram_and_product(X)
     Q = final_basis(np.asarray(Y), normalizer)
     R = Q.conj().T @ Y
@@ -262,6 +267,9 @@ def _out_of_core_fixed_rank(op, k, ell, q, normalizer, sketch, rng, lazy):
             Ub, s, Vh = _svd_of_b(B, k)
             W, Vh = _fix_signs_by_rows(X @ sla.solve_triangular(R, Ub, check_finite=False), Vh)
             return op.A @ W, s, Vh
+        # ill-conditioned (a numerically rank-deficient A X): U in memory, two more reads
+        Q = final_basis(np.asarray(op.matmat(X)), normalizer)
+        return _svd_of_qb(Q, np.asarray(op.rmatmat(Q)).conj().T, k)
     return _svd_of_qb(*_qb_from_right(op, X, normalizer), k)
 
 
@@ -368,8 +376,8 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
         ``method="power"``, no ``center``): out of core, the range sketch ``A S^T`` and
         ``A^H A S^T`` are formed in the same read of each row panel; in memory,
         :func:`randla.sketchy_svd`. N >= 2 sets ``power_iters`` to N - 1 out of core (N - 2
-        when U is returned lazy: evaluating it is the last read) and to (N - 2) // 2 in
-        memory.
+        when U is returned lazy: evaluating it is the last read; two less with ``center``)
+        and to (N - 2) // 2 in memory. Not with ``tol``.
     compute : bool
         Only for a dask array A: False (default) returns U as a dask array, evaluated lazily as
         ``A @ W`` chunk by chunk when the matrix is tall (m >= n) and the method the fixed-rank
@@ -418,7 +426,10 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
         raise TypeError(f"compute must be True or False, got {compute!r}")
     lazy = (dask_input and not compute and m >= n and not center and tol is None
             and method == "power")
-    q = _check_passes(passes, power_iters, getattr(op, "fused_gram", False), lazy)
+    fused_power = getattr(op, "fused_gram", False) and method == "power" and tol is None
+    # extra reads: evaluating a lazy U; centering: the column means, and B read on its own
+    extra = int(lazy) + (2 if fused_power else 1) * int(center)
+    q = _check_passes(passes, power_iters, tol, fused_power, extra)
     if q is None:  # one pass
         if tol is not None or center or method != "power":
             raise ValueError("passes=1 (single pass) needs a fixed rank k, method='power' and "
@@ -453,8 +464,9 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
                          A, dask_input, compute)
 
 
-def _check_passes(passes, power_iters, fused, lazy):
-    """power_iters from ``passes`` (None for a single pass) or from ``power_iters``."""
+def _check_passes(passes, power_iters, tol, fused_power, extra):
+    """power_iters from ``passes`` (None for a single pass) or from ``power_iters``. The fused
+    power method reads A q + 1 times, the others 2 q + 2, plus ``extra`` reads."""
     if passes is None:
         return _check_iters(power_iters)
     passes = check_positive_int(passes, "passes")
@@ -462,9 +474,14 @@ def _check_passes(passes, power_iters, fused, lazy):
         raise ValueError("give passes or power_iters, not both")
     if passes == 1:
         return None
-    if fused:  # q + 1 reads, and one more to evaluate a lazy U
-        return passes - 1 - lazy
-    return (passes - 2) // 2
+    if tol is not None:
+        raise ValueError("passes cannot be combined with tol: the number of blocks, hence of "
+                         "reads, depends on tol; give power_iters instead")
+    q = passes - 1 - extra if fused_power else (passes - 2 - extra) // 2
+    if q < 0:
+        raise ValueError(f"passes={passes} is too few for this call: it needs at least "
+                         f"{(1 if fused_power else 2) + extra}")
+    return q
 
 
 def _single_pass(op, k, ell, normalizer, sketch, rng):

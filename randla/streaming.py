@@ -17,6 +17,9 @@ Passes over A (each chunk read once per pass):
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
@@ -42,14 +45,21 @@ def _sum_in_order(parts, combine=None):
     """Combine delayed parts (by default: sum them) one after the other, as a chain. Memory
     stays at one partial result, and dask runs a chain's parts in order, where it runs the
     parts of a tree reduction in an arbitrary order: in order, a file reader can read the next
-    row panel ahead while the current one is multiplied (see :mod:`randla._direct_read`)."""
-    from dask import delayed
+    row panel ahead while the current one is multiplied (see :mod:`randla._direct_read`).
+    The chain is one graph layer: linking delayed calls would merge graphs quadratically."""
+    from dask.base import tokenize
+    from dask.delayed import Delayed
+    from dask.highlevelgraph import HighLevelGraph
     combine = _sum if combine is None else combine
-    parts = iter(parts)
-    total = next(parts)
-    for part in parts:
-        total = delayed(combine, pure=True)(total, part)
-    return total
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]
+    name = "sum-in-order-" + tokenize(combine, *(p.key for p in parts))
+    layer = {(name, 1): (combine, parts[0].key, parts[1].key)}
+    for i in range(2, len(parts)):
+        layer[(name, i)] = (combine, (name, i - 1), parts[i].key)
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=parts)
+    return Delayed((name, len(parts) - 1), graph, layer=name)
 
 
 def _sum(*xs):
@@ -115,9 +125,30 @@ def _gram_panel(x_blocks, keep, *chunks):
 def _r_factor(y):
     # one BLAS thread: 2-thread OpenBLAS runs this small QR ~10x slower here, and slows the
     # GEMMs around it as well (measured on 1677 x 60 panels)
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _one_blas_thread():
         return sla.qr(y, mode="r", check_finite=False)[0][:min(y.shape)]
+
+
+_blas_lock = threading.Lock()
+_blas_limit = {"depth": 0, "limiter": None}
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS limited to one thread. The limit is process-wide: tasks running at the same time
+    share one limiter, and the last to leave restores the threads."""
+    from threadpoolctl import threadpool_limits
+    with _blas_lock:
+        if _blas_limit["depth"] == 0:
+            _blas_limit["limiter"] = threadpool_limits(limits=1, user_api="blas")
+        _blas_limit["depth"] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_limit["depth"] -= 1
+            if _blas_limit["depth"] == 0:
+                _blas_limit["limiter"].restore_original_limits()
 
 
 def _merge_gram_qr(*parts):

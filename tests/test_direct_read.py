@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import randla
-from randla._direct_read import DirectPanelReader, direct_io_supported
+from randla._direct_read import MAX_BUFFERS, DirectPanelReader, direct_io_supported
 from randla.io import NpyRows, open_matrix
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="O_DIRECT is Linux")
@@ -44,7 +44,12 @@ def test_buffers_are_reused_once_panels_are_dropped(npy):
         for i in range(0, 997, 100):
             np.testing.assert_array_equal(reader.rows(i, min(997, i + 100)), A[i:i + 100])
     assert len(reader._buffers) <= 3       # current panel, the one read ahead, one spare
+    held = [reader.rows(i, i + 50) for i in range(0, 950, 50)]    # 19 live panels
+    for i, panel in zip(range(0, 950, 50), held):
+        np.testing.assert_array_equal(panel, A[i:i + 50])
+    assert len(reader._buffers) <= MAX_BUFFERS                      # the rest were one-off
     reader.close()
+    reader.close()                         # closing twice closes nothing else
 
 
 def test_a_file_cut_short_after_opening_is_an_error(npy):

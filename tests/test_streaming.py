@@ -295,3 +295,27 @@ def test_single_pass_on_a_numerically_rank_deficient_matrix(rng, dtype):
     np.testing.assert_allclose(U.conj().T @ U, np.eye(5), atol=1e-12)
     np.testing.assert_allclose(Vh @ Vh.conj().T, np.eye(5), atol=1e-12)
     np.testing.assert_allclose((U * S) @ Vh, A, atol=1e-7)
+
+
+@pytest.mark.parametrize("kw, reads", [({"method": "krylov", "passes": 6}, 6),
+                                       ({"center": True, "passes": 5}, 5),
+                                       ({"center": True, "method": "krylov", "passes": 5}, 5)])
+def test_passes_bound_the_reads_of_every_method(rng, kw, reads):
+    A = _spectrum_matrix(rng, 300, 80, 0.7 ** np.arange(40))
+    counter = _ChunkReads(A, (64, 80))
+    randla.rsvd(counter.array, 5, rng=3, compute=True, **kw)
+    assert counter.passes == reads
+    with pytest.raises(ValueError, match="too few"):
+        randla.rsvd(counter.array, 5, center=True, method="krylov", passes=2)
+    with pytest.raises(ValueError, match="tol"):
+        randla.rsvd(counter.array, 5, tol=0.1, passes=3)
+
+
+def test_centered_out_of_core_with_large_means_matches_numpy(rng):
+    """A^H A X minus the rank-one mean term cancels when the means are large: B must not be
+    solved from it (it was off by 2000x in float32 with means ~100)."""
+    A = (rng.standard_normal((4000, 200)) * 0.9 ** np.arange(200) + 100.0).astype(np.float32)
+    got = randla.rsvd(da.from_array(A, chunks=(600, 200)), 10, center=True, power_iters=3,
+                      rng=1, compute=True)
+    want = np.linalg.svd((A - A.mean(axis=0)).astype(np.float64), compute_uv=False)[:10]
+    np.testing.assert_allclose(got.S, want, rtol=2e-3)
