@@ -48,7 +48,7 @@ def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None):
         Size of a row panel, the unit read by one task.
     direct : bool, optional
         .npy only: read panels with O_DIRECT in a read-ahead thread instead of through a memory
-        map. Every pass over a file larger than memory is a cold read, and O_DIRECT makes it
+        map (where the file system allows O_DIRECT; else through the memory map). Every pass over a file larger than memory is a cold read, and O_DIRECT makes it
         cost almost no CPU, so reading overlaps the multiplications. Default: when the file
         is larger than the memory available (else the page cache keeps it after one pass).
 
@@ -183,8 +183,12 @@ class NpyRows:
         if rows is not None and rows.step in (None, 1) and self.direct:
             with _READER_LOCK:   # dask threads may ask for panels at the same time
                 if self._reader is None:
-                    self._reader = DirectPanelReader(self.name, self.offset, self.shape,
-                                                     self.dtype)
+                    try:
+                        self._reader = DirectPanelReader(self.name, self.offset, self.shape,
+                                                         self.dtype)
+                    except OSError:   # a worker whose file system refuses O_DIRECT
+                        self.direct = False
+        if rows is not None and rows.step in (None, 1) and self.direct:
             start, stop, _ = rows.indices(self.shape[0])
             return self._reader.rows(start, stop)[(slice(None),) + key[1:]]
         mm = self.memmap()
