@@ -219,7 +219,7 @@ class _ChunkReads:
         return self.reads / self.nchunks
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
 def test_tall_dask_input_gives_a_lazy_u_equal_to_the_in_memory_result(rng, dtype):
     s = 0.8 ** np.arange(50)
     A = _spectrum_matrix(rng, 400, 90, s, dtype)
@@ -319,3 +319,19 @@ def test_centered_out_of_core_with_large_means_matches_numpy(rng):
                       rng=1, compute=True)
     want = np.linalg.svd((A - A.mean(axis=0)).astype(np.float64), compute_uv=False)[:10]
     np.testing.assert_allclose(got.S, want, rtol=2e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64])
+def test_single_precision_out_of_core_is_as_accurate_as_in_memory(rng, dtype):
+    """No fused A^H A X in single precision: it squares the spread of the singular values
+    (a spread of 1e3 gave 64% error in float32). One product at a time: 2 q + 2 reads."""
+    s = np.logspace(0, -3, 30)
+    A = _spectrum_matrix(rng, 2000, 300, s, dtype)
+    counter = _ChunkReads(A, (400, 300))
+    got = randla.rsvd(counter.array, 20, power_iters=2, rng=1)
+    assert counter.passes == 2 * 2 + 2 and got.U.dtype == A.dtype
+    ref = randla.rsvd(A, 20, power_iters=2, rng=1)
+    # the same algorithm as in memory: as accurate (in float32 both are off by up to 1e-2
+    # on some draws of this matrix, 7e-7 on most; the fused iteration was off by 0.64)
+    err, err_ref = (np.abs(r.S / s[:20] - 1).max() for r in (got, ref))
+    assert err <= 2 * err_ref + 1e-5, (err, err_ref)
