@@ -68,22 +68,28 @@ def qr_factor(Y, orthonormal=True):
     when it is numerically rank deficient. R is upper triangular (l x l).
 
     With ``orthonormal=False`` one pass is made: Q spans range(Y) and is well conditioned,
-    which is all a power iteration needs between products.
+    which is all a power iteration needs between products. A shifted pass is followed by an
+    unshifted one even then: its Q keeps the directions of Y below the shift at their small
+    size (the shift is ~0.04 ||Y||^2 for a 2000 x 30 float32 block), and the next products
+    lose them to rounding (measured: float32 rsvd went from 6e-7 to 0.94 relative error in
+    sigma_20 over three power iterations).
     """
     if Y.shape[1] == 0:
         return Y, np.zeros((0, 0), dtype=Y.dtype)
+    shifted = False
     try:
         Q, R = _cholqr_pass(Y)
         clean = _diag_cond(R) < _CLEAN_COND
     except np.linalg.LinAlgError:
         try:
             Q, R = _cholqr_pass(Y, shift=True)  # a shifted pass never finishes the job
-            clean = False
+            clean, shifted = False, True
         except np.linalg.LinAlgError:
             return _householder_qr(Y)
     factors = [R]
     passes = 1
-    while orthonormal and not clean:
+    while not clean and (orthonormal or shifted):
+        shifted = False
         if passes == _MAX_PASSES:
             return _householder_qr(Y)
         try:
