@@ -424,9 +424,8 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
     _check_choice(method, "method", METHODS)
     if not isinstance(compute, (bool, np.bool_)):
         raise TypeError(f"compute must be True or False, got {compute!r}")
-    lazy = (dask_input and not compute and m >= n and not center and tol is None
-            and method == "power")
     fused_power = getattr(op, "fused_gram", False) and method == "power" and tol is None
+    lazy = fused_power and dask_input and not compute and m >= n and not center
     # extra reads: evaluating a lazy U; centering: the column means, and B read on its own
     extra = int(lazy) + (2 if fused_power else 1) * int(center)
     q = _check_passes(passes, power_iters, tol, fused_power, extra)

@@ -330,6 +330,9 @@ def test_single_precision_out_of_core_is_as_accurate_as_in_memory(rng, dtype):
     counter = _ChunkReads(A, (400, 300))
     got = randla.rsvd(counter.array, 20, power_iters=2, rng=1)
     assert counter.passes == 2 * 2 + 2 and got.U.dtype == A.dtype
+    counter = _ChunkReads(A, (400, 300))
+    randla.rsvd(counter.array, 20, passes=6, rng=1)
+    assert counter.passes == 6
     ref = randla.rsvd(A, 20, power_iters=2, rng=1)
     # the same algorithm as in memory, as accurate (the fused iteration was off by 0.64)
     for r in (got, ref):
