@@ -294,6 +294,7 @@ class SketchPreconditioner:
                 self.sketch_solution = self.apply(z)
                 self.rank = n
                 self._svd = None
+                self.cond = 1.0 / rcond   # of the sketch, within a small factor of A's
                 return
         U, s, Vh = sla.svd(R, full_matrices=False, check_finite=False)
         if ridge == 0:
@@ -301,6 +302,8 @@ class SketchPreconditioner:
             U, s, Vh = U[:, keep], s[keep], Vh[keep]
         self.rank = s.size
         self._svd = (s, Vh.conj().T)
+        self.cond = (math.sqrt((s[0] ** 2 + ridge) / (s[-1] ** 2 + ridge))
+                     if s.size and s[-1] ** 2 + ridge > 0 else 1.0)
         self.scale = 1.0 / np.sqrt(s**2 + ridge)
         # on the complement of range(V) (d < n with ridge): M = ridge I there
         self.comp = 1.0 / math.sqrt(ridge) if (ridge > 0 and s.size < n) else 0.0
@@ -461,6 +464,7 @@ def _iterative_sketching(op, b, x, pre, ridge, tol, maxiter, d_eff, d):
     maxiter = maxiter or _default_maxiter(tol or eps, math.sqrt(ratio))
     tol = 0.0 if tol is None else tol
     smax = pre.sigma_max
+    rounding = max(math.sqrt(eps), 100 * eps * pre.cond)
     x_prev = x.copy()
     best = np.full(x.shape[1], np.inf)
     stall = np.zeros(x.shape[1], int)
@@ -473,11 +477,14 @@ def _iterative_sketching(op, b, x, pre, ridge, tol, maxiter, d_eff, d):
         x_prev, x = x, x + step
         size = pre.m_norm(step)
         scale = smax * np.linalg.norm(x, axis=0) + np.linalg.norm(R, axis=0)
-        # rounding makes the step stagnate a little above tol: stop when it stops shrinking
+        # rounding makes the step stagnate a little above tol: stop when it stops shrinking,
+        # once it is down to rounding level, ~u cond(A) (momentum can hold it still for a
+        # while earlier: one draw in a few hundred stopped at 2e-8 relative error)
         improved = size < 0.5 * best
         best = np.where(improved, size, best)
         stall = np.where(improved, 0, stall + 1)
-        if np.all((size <= tol * scale) | (stall >= 6)):
+        stalled = (stall >= 6) & (size <= rounding * scale)
+        if np.all((size <= tol * scale) | stalled):
             break
     return x, it
 
@@ -507,4 +514,7 @@ def residual_and_gradient(op, b, x):
 
 
 def _default_maxiter(tol, rate):
-    return int(math.ceil(2 * math.log(tol) / math.log(max(rate, 1e-3)))) + 20
+    # three times the iterations the rate predicts: the iterations stop by themselves once the
+    # step reaches rounding level, and one draw in a few hundred converged 2x slower than
+    # predicted (171 iterations against 88 allowed, stopping at 2e-8 relative error)
+    return int(math.ceil(6 * math.log(tol) / math.log(max(rate, 1e-3)))) + 20
