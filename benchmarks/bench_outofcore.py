@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 K, ITERS, SEED = 50, 2, 0
-PASSES = {"read": 1, "read_direct": 1, "randla": ITERS + 1, "randla_lazy": ITERS + 2, "randla1": 1, "sketchy": 1,
+PASSES = {"read": 1, "read_direct": 1, "randla": ITERS + 1, "randla_lazy": ITERS + 2, "randla1": 1, "sketchy": 1, "sketchy_sparse": 1,
           "sklearn": 2 * ITERS + 2, "dask": 2 * ITERS + 2}
 
 
@@ -54,7 +54,7 @@ def run_method(method, path, rows=None):
     if method in ("read", "read_direct"):
         read_file(path, rows * mm.shape[1] * mm.itemsize + mm.offset, direct=method == "read_direct")
         return None
-    if method in ("randla", "randla_lazy", "randla1", "sketchy"):
+    if method in ("randla", "randla_lazy", "randla1", "sketchy", "sketchy_sparse"):
         import randla
         from randla.io import open_matrix
         direct = {"1": True, "0": False}.get(os.environ.get("RANDLA_BENCH_DIRECT", ""))
@@ -63,6 +63,8 @@ def run_method(method, path, rows=None):
             return randla.rsvd(A, K, passes=1, rng=SEED, compute=True)
         if method == "sketchy":   # Tropp et al.: range, co-range and core sketches
             return randla.sketchy_svd(A, K, rng=SEED)
+        if method == "sketchy_sparse":   # the same with sparse sign maps (zeta = 8)
+            return randla.sketchy_svd(A, K, sketch="sparse_sign", rng=SEED)
         if method == "randla_lazy":   # U = A W written to disk panel by panel: one more pass
             import dask.array as da
             U, S, Vh = randla.rsvd(A, K, power_iters=ITERS, rng=SEED)
@@ -202,7 +204,7 @@ class OutOfCoreSVD:
     """A 20000 x 1000 float64 .npy (160 MB), memory-mapped; k=50, two power iterations."""
 
     timeout = 300
-    params = ["randla", "randla_lazy", "randla1", "sketchy", "sklearn", "dask"]
+    params = ["randla", "randla_lazy", "randla1", "sketchy", "sketchy_sparse", "sklearn", "dask"]
     param_names = ["method"]
 
     def setup_cache(self):

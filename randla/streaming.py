@@ -334,13 +334,11 @@ class DaskOperator(Operator):
     def sketches(self, sketcher):
         """The three sketches of :class:`SketchySVD` in ONE pass over A."""
         from dask import delayed
-        dt = sketcher.sketch_dtype
-        left = [delayed(sketcher.left_blocks, pure=True)(r.start, r.stop, dt)
-                for r in self._row_slices()]
-        right = [delayed(sketcher.right_blocks, pure=True)(c.start, c.stop, dt)
-                 for c in self._col_slices()]
+        maps = delayed(sketcher.maps, pure=True)
+        rows, cols = self._row_slices(), self._col_slices()
         nr, nc = self._blocks.shape
-        parts = [[delayed(_sketchy_chunk, pure=True, nout=3)(self._blocks[i, j], left[i], right[j])
+        parts = [[delayed(_sketchy_chunk, pure=True, nout=3)(self._blocks[i, j], maps,
+                                                             rows[i].start, cols[j].start)
                   for j in range(nc)] for i in range(nr)]
         Y = [_sum_in_order(parts[i][j][0] for j in range(nc)) for i in range(nr)]
         X = [_sum_in_order(parts[i][j][1] for i in range(nr)) for j in range(nc)]
@@ -359,15 +357,14 @@ def file_operator(A, name: str = "A") -> DaskOperator:
 
 
 # -- single pass: Tropp, Yurtsever, Udell & Cevher (2017, 2019) ----------------------------------
-def _sketchy_chunk(a, left, right):
-    """Contributions of chunk A_ij to the range (A Omega^T), co-range (Upsilon A) and core
-    (Phi A Psi^T) sketches. left = (Upsilon_i, Phi_i); right = [Omega_j; Psi_j] stacked, so
-    that A_ij is multiplied by both in one GEMM."""
+def _sketchy_chunk(a, maps, r0, c0):
+    """Contributions of the chunk A_ij, whose first entry is A[r0, c0], to the range
+    (A Omega^T), co-range (Upsilon A) and core (Phi A Psi^T) sketches: each map is applied
+    through its columns that meet the chunk (sparse sign maps without forming them)."""
     a = _dense(a)
-    ups, phi = left
-    k = ups.shape[0]
-    both = _times_st(a, right)             # [A Omega^T, A Psi^T]
-    return both[:, :k], _s_times(ups, a), _s_times(phi, both[:, k:])
+    omega, upsilon, phi, psi = maps
+    return (omega.apply_block(a.T, c0).T, upsilon.apply_block(a, r0),
+            phi.apply_block(psi.apply_block(a.T, c0).T, r0))
 
 
 class SketchySVD:
@@ -438,13 +435,10 @@ class SketchySVD:
         self.X = np.zeros((k, n), out)
         self.Z = np.zeros((s, s), out)
 
-    def left_blocks(self, start, stop, dtype):
-        return self.Upsilon.block(start, stop, dtype), self.Phi.block(start, stop, dtype)
-
-    def right_blocks(self, start, stop, dtype):
-        """[Omega; Psi] columns start:stop, stacked (one GEMM per chunk for both)."""
-        blocks = self.Omega.block(start, stop, dtype), self.Psi.block(start, stop, dtype)
-        return sp.vstack(blocks, format="csr") if any(map(sp.issparse, blocks)) else np.vstack(blocks)
+    @property
+    def maps(self):
+        """The test matrices (Omega, Upsilon, Phi, Psi)."""
+        return self.Omega, self.Upsilon, self.Phi, self.Psi
 
     def update(self, H, row_start=0, col_start=0):
         """Add the block H (dense or sparse) to A at ``A[row_start:, col_start:]``."""
@@ -467,13 +461,13 @@ class SketchySVD:
             if not np.all(np.isfinite(H.data)):
                 raise ValueError("H contains NaN or Inf")
             y = np.asarray(H @ _dense(self.Omega.block(c0, c1, dt)).T)
-            ups, phi = (_dense(b) for b in self.left_blocks(r0, r1, dt))
+            ups, phi = (_dense(S.block(r0, r1, dt)) for S in (self.Upsilon, self.Phi))
             x = np.asarray((H.T @ ups.T).T)
             w = phi @ np.asarray(H @ _dense(self.Psi.block(c0, c1, dt)).T)
         else:
             if not np.all(np.isfinite(H)):
                 raise ValueError("H contains NaN or Inf")
-            y, x, w = _sketchy_chunk(H, self.left_blocks(r0, r1, dt), self.right_blocks(c0, c1, dt))
+            y, x, w = _sketchy_chunk(H, self.maps, r0, c0)
         self._add(r0, r1, c0, c1, y, x, w)
         return self
 

@@ -98,3 +98,17 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="rng"):
         Gaussian(3, 10, rng=-1)
     assert set(DENSE_KINDS) <= set(randla.sketch.available())
+
+
+@pytest.mark.parametrize("kind", DENSE_KINDS + ["sparse_sign", "srtt"])
+@pytest.mark.parametrize("order", ["C", "F", "complex"])
+def test_apply_block_is_the_product_with_a_column_block(kind, order, rng):
+    S = randla.sketch.make(kind, 17, 900, rng=int(rng.integers(1 << 30)))
+    X = rng.standard_normal((250, 6))
+    X = X + 1j * rng.standard_normal(X.shape) if order == "complex" else np.asarray(X, order=order)
+    start = int(rng.integers(0, 650))
+    want = S.to_dense() @ np.vstack([np.zeros((start, 6)), X, np.zeros((650 - start, 6))])
+    got = S.apply_block(X, start)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
+    with pytest.raises(ValueError, match="outside"):
+        S.apply_block(X, 700)

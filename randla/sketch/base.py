@@ -135,6 +135,19 @@ class Sketcher(abc.ABC):
         Y = self._apply_sparse(X, dt) if sp.issparse(X) else self._apply_dense(X, dt)
         return Y[:, 0] if vector else Y
 
+    def apply_block(self, X, start):
+        """``S[:, start:start + len(X)] @ X`` for a dense X: the columns of S that meet the rows
+        start:start + len(X) of a larger matrix (a row panel of it). Sparse sign sketches apply
+        their kernels to the block without forming it."""
+        X = np.asarray(X)
+        if X.ndim != 2 or not 0 <= start <= start + X.shape[0] <= self.n:
+            raise ValueError(f"rows {start}:{start + len(X)} of X are outside the {self.n} "
+                             f"columns of S")
+        return self._apply_block_dense(X, self.dtype_for(working_dtype(X.dtype, "X")), start)
+
+    def _apply_block_dense(self, X, dt, start):
+        return np.asarray(self._block(start, start + X.shape[0], dt) @ X)
+
     def apply_right(self, X):
         """X @ S.T for X with n columns. Computed as (S @ X.T).T, a plain (not conjugate)
         transpose, which is exact for complex S too."""

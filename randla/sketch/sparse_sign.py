@@ -102,29 +102,37 @@ class SparseSign(Sketcher):
         return sp.csc_matrix((data, rows.ravel(), indptr), shape=(self.d, stop - start))
 
     # -- application without forming S ---------------------------------------------------
-    def _passes(self):
-        for start in range(0, self.n, _COLS_PER_PASS):
-            stop = min(self.n, start + _COLS_PER_PASS)
+    def _passes(self, first=0, last=None):
+        """(start, stop, rows, signs) for the columns first:last of S, in passes."""
+        last = self.n if last is None else last
+        for start in range(first, last, _COLS_PER_PASS):
+            stop = min(last, start + _COLS_PER_PASS)
             yield start, stop, *self._pattern(start, stop)
 
-    def _apply_dense(self, X, dt):
+    def _apply_dense(self, X, dt, first=0):
+        """S[:, first:first + len(X)] @ X (all of S @ X by default)."""
         out_dtype = np.result_type(X.dtype if X.dtype.kind in "fc" else np.float64, dt)
         if out_dtype.kind == "c":  # B is real: sketch the real and imaginary parts
-            return _complex_from_parts(self._apply_dense, X, out_dtype)
+            return _complex_from_parts(lambda part, d: self._apply_dense(part, d, first), X,
+                                       out_dtype)
         X = X.astype(out_dtype, copy=False)
         p = X.shape[1]
         Y = np.zeros((self.d, p), dtype=out_dtype)
+        passes = self._passes(first, first + X.shape[0])
         if X.flags.f_contiguous and not X.flags.c_contiguous:
             panel = _tile_width(self.d, out_dtype.itemsize, p, _PANEL_BYTES)
-            for start, stop, rows, signs in self._passes():
-                _add_colmajor(rows, signs, X[start:stop], Y, panel, _PANEL_ROWS)
+            for start, stop, rows, signs in passes:
+                _add_colmajor(rows, signs, X[start - first:stop - first], Y, panel, _PANEL_ROWS)
         else:
             X = np.ascontiguousarray(X)
             tile = _tile_width(self.d, out_dtype.itemsize, p, _TILE_BYTES)
-            for start, stop, rows, signs in self._passes():
-                _add_rowmajor(rows, signs, X[start:stop], Y, tile)
+            for start, stop, rows, signs in passes:
+                _add_rowmajor(rows, signs, X[start - first:stop - first], Y, tile)
         Y *= out_dtype.type(self.scale)
         return Y
+
+    def _apply_block_dense(self, X, dt, start):
+        return self._apply_dense(X, dt, start)
 
     def _apply_sparse(self, X, dt):
         out_dtype = np.result_type(X.dtype if X.dtype.kind in "fc" else np.float64, dt)
