@@ -64,7 +64,8 @@ def _run(args) -> int:
     A = open_matrix(args.input, args.dataset)
     m, n = A.shape
     if hasattr(A, "chunks"):  # reopen with row panels sized to the budget
-        u_in_memory = args.tol is not None or args.passes == 1 or m < n
+        single = A.dtype.kind in "fc" and np.finfo(A.dtype).eps > 1e-10  # no fused passes
+        u_in_memory = args.tol is not None or args.passes == 1 or m < n or single
         A = open_matrix(args.input, args.dataset,
                         panel_bytes=_panel_bytes(A, args.rank, limit, u_in_memory))
     start = time.perf_counter()
