@@ -15,8 +15,8 @@ from randla._validation import check_positive_int, seed_from_rng
 from randla.sketch import rng as _rng
 
 #: Philox streams of the real and imaginary parts of H.
-STREAM_REAL = 16
-STREAM_IMAG = 17
+STREAM_REAL = _rng.STREAMS["opu.medium.real"]
+STREAM_IMAG = _rng.STREAMS["opu.medium.imag"]
 #: Default memory budget of the temporaries of :meth:`Medium.field`, in bytes.
 TILE_BYTES = 256 * 2**20
 #: Widest output tile: keeps the GEMM temporaries small when n_out is in the millions.

@@ -1,6 +1,7 @@
 """Input validation shared by every public function: checks at the door, clear messages."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -67,3 +68,42 @@ def check_finite(A, name: str = "A") -> None:
 def real_dtype(dtype) -> np.dtype:
     """float32 for float32/complex64, float64 for float64/complex128."""
     return np.finfo(np.dtype(dtype)).dtype
+
+
+def check_real(value, name: str, *, low=0.0, high=math.inf, low_open=False) -> float:
+    """A finite real number in [low, high) (or (low, high) with ``low_open``), as float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not (math.isfinite(value) and (value > low if low_open else value >= low) and value < high):
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must be finite and in {bracket}{low}, {high}), got {value}")
+    return value
+
+
+def check_unit_interval(value, name: str) -> float:
+    """A real number strictly between 0 and 1 (a tolerance, a probability, a forgetting factor)."""
+    return check_real(value, name, low=0.0, high=1.0, low_open=True)
+
+
+def check_choice(value, name: str, choices) -> str:
+    """One of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def check_rank(k, name: str, m: int, n: int) -> int:
+    """An int in [1, min(m, n)]: the rank of an approximation of an m x n matrix."""
+    k = check_positive_int(k, name)
+    if k > min(m, n):
+        raise ValueError(f"{name} must be <= min(m, n) = {min(m, n)}, got {k}")
+    return k
+
+
+def check_square(shape, name: str = "A", what: str = "") -> int:
+    """The order n of an n x n shape; ``what`` says why square is needed (e.g. "PSD")."""
+    if len(shape) != 2 or shape[0] != shape[1]:
+        why = f" ({what})" if what else ""
+        raise ValueError(f"{name} must be square{why}, got shape {tuple(shape)}")
+    return int(shape[0])

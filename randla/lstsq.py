@@ -19,7 +19,6 @@ does not pay; ``"auto"`` picks between them (see :func:`lstsq`).
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -27,7 +26,8 @@ import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
 from . import sketch as _sketch
-from ._validation import check_finite, check_positive_int, real_dtype, seed_from_rng, working_dtype
+from ._validation import (check_finite, check_positive_int, check_real, real_dtype, seed_from_rng,
+                          working_dtype)
 from .operators import DenseOperator, SparseOperator, as_operator
 
 METHODS = ("auto", "direct", "sketch_and_solve", "sap", "iterative_sketching")
@@ -155,17 +155,6 @@ def _check_rhs(b, m):
     b = b.astype(working_dtype(b.dtype, "b"), copy=False)
     check_finite(b, "b")
     return (b[:, None], True) if b.ndim == 1 else (b, False)
-
-
-def check_real(value, name, *, low=0.0, high=math.inf, low_open=False):
-    """A finite real number in [low, high) (or (low, high) with ``low_open``), as float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not (math.isfinite(value) and (value > low if low_open else value >= low) and value < high):
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be finite and in {bracket}{low}, {high}), got {value}")
-    return value
 
 
 def _check_ridge(ridge):

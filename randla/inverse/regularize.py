@@ -14,8 +14,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.optimize as sopt
 
-from .._validation import check_finite, check_positive_int
-from ..lstsq import check_real
+from .._validation import check_finite, check_positive_int, check_real
 from ..operators import as_operator
 from .problems import KroneckerOperator
 

@@ -6,10 +6,9 @@ import numpy as np
 from . import rng as _rng
 from .base import Sketcher
 
-# Streams used by the dense sketches (other users of the generator pick their own).
-_STREAM_REAL = 0
-_STREAM_IMAG = 1
-_STREAM_SIGN = 2
+_STREAM_REAL = _rng.STREAMS["gaussian.real"]
+_STREAM_IMAG = _rng.STREAMS["gaussian.imag"]
+_STREAM_SIGN = _rng.STREAMS["rademacher.signs"]
 
 
 class Gaussian(Sketcher):

@@ -16,6 +16,21 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
+#: Philox stream of every matrix drawn from the generator, in one table so that no two share
+#: one: a new kind of random matrix takes the next free number here.
+STREAMS = {
+    "gaussian.real": 0,
+    "gaussian.imag": 1,
+    "rademacher.signs": 2,
+    "sparse_sign.rows": 3,
+    "sparse_sign.signs": 4,
+    "srtt.rows": 5,
+    "srtt.signs": 6,
+    "opu.medium.real": 16,
+    "opu.medium.imag": 17,
+}
+assert len(set(STREAMS.values())) == len(STREAMS)
+
 _M0 = np.uint64(0xD2511F53)
 _M1 = np.uint64(0xCD9E8D57)
 _W0 = np.uint64(0x9E3779B9)

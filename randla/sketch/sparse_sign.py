@@ -17,8 +17,8 @@ from .._validation import check_positive_int
 from . import rng as _rng
 from .base import Sketcher
 
-_STREAM_ROWS = 3
-_STREAM_SIGNS = 4
+_STREAM_ROWS = _rng.STREAMS["sparse_sign.rows"]
+_STREAM_SIGNS = _rng.STREAMS["sparse_sign.signs"]
 #: Columns of S generated at once while applying (bounds the rows/signs buffers to ~40 MB).
 _COLS_PER_PASS = 1 << 20
 #: Bytes of the result tile each thread accumulates into (kept in L2), row- and column-major X.

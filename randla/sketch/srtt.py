@@ -17,8 +17,8 @@ import scipy.fft
 from . import rng as _rng
 from .base import Sketcher
 
-_STREAM_ROWS = 5
-_STREAM_SIGNS = 6
+_STREAM_ROWS = _rng.STREAMS["srtt.rows"]
+_STREAM_SIGNS = _rng.STREAMS["srtt.signs"]
 #: Bytes of X transformed at once (the transform works on a copy of this many columns).
 _CHUNK_BYTES = 64 * 2**20
 
