@@ -4,7 +4,7 @@ asv: ``asv run --python=same --quick -b bench_lowrank``. Plain script (medians o
 ``python benchmarks/bench_lowrank.py [dense|float32|sparse|normalizers]``.
 
 Accuracy is the spectral error ||A - U diag(s) Vh||_2 / sigma_{k+1}, estimated by block Krylov
-on the residual (randla.demo.spectral_error); sigma_{k+1} is known by construction for the dense
+on the residual (randla.testing.spectral_error); sigma_{k+1} is known by construction for the dense
 matrices and computed once by ARPACK for the sparse one.
 """
 import os
@@ -15,7 +15,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from randla.demo import spectral_error, matrix_with_spectrum
+from randla.testing import matrix_with_spectrum, spectral_error
 
 DENSE_SHAPE, DENSE_K = (20000, 5000), 100
 SPARSE_SHAPE, SPARSE_K, SPARSE_DENSITY = (200000, 50000), 50, 1e-4

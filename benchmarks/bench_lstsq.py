@@ -15,8 +15,6 @@ import scipy.sparse.linalg as spla
 
 import randla
 
-from ._common import matrix_with_spectrum
-
 
 def kw_backward_error(A, b, x, svd=None):
     """Karlson-Walden estimate of the relative backward error, with the exact SVD (of the R

@@ -28,8 +28,8 @@ import time
 import numpy as np
 
 K, ITERS, SEED = 50, 2, 0
-PASSES = {"read": 1, "read_direct": 1, "randla": ITERS + 1, "randla_lazy": ITERS + 2, "randla1": 1, "sketchy": 1, "sketchy_sparse": 1,
-          "sklearn": 2 * ITERS + 2, "dask": 2 * ITERS + 2}
+PASSES = {"read": 1, "read_direct": 1, "randla": ITERS + 1, "randla_lazy": ITERS + 2, "randla1": 1,
+          "sketchy": 1, "sketchy_sparse": 1, "sklearn": 2 * ITERS + 2, "dask": 2 * ITERS + 2}
 
 
 # -- the matrix ----------------------------------------------------------------------------------

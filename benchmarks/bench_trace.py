@@ -56,7 +56,7 @@ class TraceVsPylops:
         self.theirs = _pylops(method)
 
     def _pylops_estimate(self, seed):
-        np.random.seed(seed)   # pylops draws from the global numpy generator
+        np.random.seed(seed)  # noqa: NPY002 - pylops draws from the global numpy generator
         return float(np.real(self.theirs(self.Op, neval=M, sampler="rademacher")))
 
     def time_randla(self, spectrum, method):

@@ -1,13 +1,15 @@
 """randla: randomized numerical linear algebra, with an optical (OPU) backend.
 
 Top-level names are imported lazily, so ``import randla`` stays fast and a module's
-dependencies are only loaded when it is used.
+dependencies are only loaded when it is used. The packages, lowest layer first:
+``sketch`` and ``io`` (L1), ``operators`` (L2), ``lowrank``, ``solvers``, ``kernel``, ``trace``
+(L3), ``inverse`` and ``testing`` (L4), ``cli`` (L5).
 """
 from __future__ import annotations
 
 import importlib
-import sys
-import types
+
+from .exceptions import AccuracyWarning
 
 __version__ = "0.1.0"
 
@@ -16,30 +18,32 @@ _EXPORTS = {
     # low-rank (randla.lowrank)
     "rsvd": "randla.lowrank",
     "reigh": "randla.lowrank",
+    "range_finder": "randla.lowrank",
+    "qb": "randla.lowrank",
     "estimate_error": "randla.lowrank",
+    "sketchy_svd": "randla.lowrank",
     "SVDResult": "randla.lowrank",
+    "QBResult": "randla.lowrank",
     "EighResult": "randla.lowrank",
     "ErrorEstimate": "randla.lowrank",
-    # out-of-core / single pass (randla.streaming)
-    "sketchy_svd": "randla.streaming",
-    # least squares (randla.lstsq)
-    "lstsq": "randla.lstsq",
-    "LstsqResult": "randla.lstsq",
-    # Nystrom and kernels (randla.nystrom, randla.kernels, randla.kernel_models)
-    "nystrom": "randla.nystrom",
-    "NystromApprox": "randla.nystrom",
-    "nystrom_pcg": "randla.nystrom",
-    "rpcholesky": "randla.rpcholesky",
-    "KernelMatrix": "randla.kernels",
-    "NystromFeatures": "randla.kernel_models",
-    "KernelRidge": "randla.kernel_models",
+    # least squares (randla.solvers)
+    "lstsq": "randla.solvers",
+    "LstsqResult": "randla.solvers",
+    # Nystrom and kernels (randla.kernel)
+    "nystrom": "randla.kernel",
+    "NystromApprox": "randla.kernel",
+    "nystrom_pcg": "randla.kernel",
+    "rpcholesky": "randla.kernel",
+    "KernelMatrix": "randla.kernel",
+    "NystromFeatures": "randla.kernel.sklearn",
+    "KernelRidge": "randla.kernel.sklearn",
     # operators
     "as_operator": "randla.operators",
 }
-_SUBMODULES = {"sketch", "operators", "lowrank", "trace", "inverse", "streaming", "lstsq",
-               "nystrom", "rpcholesky", "kernels", "kernel_models", "cli"}
+_SUBMODULES = {"sketch", "io", "operators", "lowrank", "solvers", "kernel", "trace", "inverse",
+               "testing", "cli"}
 
-__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
+__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["AccuracyWarning"]
 
 
 def __getattr__(name):
@@ -56,18 +60,3 @@ def __getattr__(name):
 
 def __dir__():
     return __all__
-
-
-class _Package(types.ModuleType):
-    """After importing a submodule, Python binds it as an attribute of the package. Where a
-    public function shares its submodule's name (randla.lstsq, randla.nystrom,
-    randla.rpcholesky), keep the function: the module stays reachable by import."""
-
-    def __setattr__(self, name, value):
-        if (isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__
-                and hasattr(value, name)):
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -83,7 +83,11 @@ def check_real(value, name: str, *, low=0.0, high=math.inf, low_open=False) -> f
 
 def check_unit_interval(value, name: str) -> float:
     """A real number strictly between 0 and 1 (a tolerance, a probability, a forgetting factor)."""
-    return check_real(value, name, low=0.0, high=1.0, low_open=True)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float, got {type(value).__name__}")
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be in (0, 1), got {value}")
+    return float(value)
 
 
 def check_choice(value, name: str, choices) -> str:

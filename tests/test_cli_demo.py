@@ -6,7 +6,7 @@ import numpy as np
 
 import randla.sketch
 from randla.cli import main
-from randla.demo import matrix_with_spectrum
+from randla.testing import matrix_with_spectrum
 
 
 def test_demo_prints_a_row_per_sketch(capsys):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import randla
-from randla._direct_read import MAX_BUFFERS, DirectPanelReader, direct_io_supported
 from randla.io import NpyRows, open_matrix
+from randla.io.direct import MAX_BUFFERS, DirectPanelReader, direct_io_supported
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="O_DIRECT is Linux")
 

@@ -11,7 +11,7 @@ import pytest
 
 import randla
 from randla.io import open_matrix
-from randla.streaming import DaskOperator
+from randla.operators import DaskOperator
 
 distributed = pytest.importorskip("distributed")
 

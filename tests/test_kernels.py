@@ -5,7 +5,7 @@ import scipy.sparse.linalg as spla
 from scipy.spatial.distance import cdist
 
 import randla
-from randla.kernels import kernel_block
+from randla.kernel import kernel_block
 
 
 def _reference(X, Y, kernel, bandwidth, nu=1.5, degree=2, coef0=1.0):
@@ -45,7 +45,7 @@ def test_block_matches_reference(rng, kernel, params):
 @pytest.mark.parametrize("kernel, params", CASES)
 def test_kernel_matrix_products_columns_diagonal(rng, kernel, params, monkeypatch):
     # A tiny block budget forces several row blocks in the products.
-    monkeypatch.setattr(randla.kernels, "BLOCK_BYTES", 8 * 200 * 37)
+    monkeypatch.setattr(randla.kernel.functions, "BLOCK_BYTES", 8 * 200 * 37)
     X = rng.standard_normal((200, 3))
     K = randla.KernelMatrix(X, kernel, bandwidth=1.7, **params)
     ref = _reference(X, X, kernel, 1.7, **params)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from test_lowrank import orthonormal, spectral_error, with_spectrum
 
 import randla
-from randla._orth import cholqr, householder, orthonormalize
-from test_lowrank import orthonormal, spectral_error, with_spectrum
+from randla._linalg import cholqr, householder, orthonormalize
 
 
 def hermitian(rng, n, w, complex_=False):

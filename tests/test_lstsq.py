@@ -6,7 +6,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import randla
-from randla.lstsq import SketchPreconditioner, statistical_dimension
+from randla.solvers.lstsq import SketchPreconditioner, statistical_dimension
 
 SKETCHED = ["sap", "iterative_sketching"]
 

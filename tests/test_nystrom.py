@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import randla
-from randla.nystrom import NystromApprox, conjugate_gradients
+from randla.kernel import NystromApprox
+from randla.solvers import conjugate_gradients
 
 
 def _psd(rng, n, eigvals, dtype=np.float64):
@@ -22,7 +23,7 @@ def test_fixed_rank_bound_over_seeds(rng):
     best = lam[r:].sum()
     errors = []
     for _ in range(10):
-        approx = randla.nystrom(A, k, rank=r, rng=int(rng.integers(2**31)))
+        approx = randla.nystrom(A, r, sketch_size=k, rng=int(rng.integers(2**31)))
         assert approx.U.shape == (n, r)
         errors.append(np.linalg.eigvalsh(A - approx.to_dense()).clip(0).sum()
                       + np.abs(np.linalg.eigvalsh(A - approx.to_dense()).clip(None, 0)).sum())
@@ -142,8 +143,8 @@ def test_bad_input(rng):
         randla.nystrom(np.ones((5, 4)), 2)
     with pytest.raises(ValueError, match="k must be <="):
         randla.nystrom(A, 21)
-    with pytest.raises(ValueError, match="rank"):
-        randla.nystrom(A, 5, rank=6)
+    with pytest.raises(ValueError, match="sketch_size must be >= k"):
+        randla.nystrom(A, 6, sketch_size=5)
     with pytest.raises(ValueError, match="NaN"):
         randla.nystrom(np.full((3, 3), np.nan), 2)
     with pytest.raises(ValueError, match="mu"):
@@ -152,3 +153,14 @@ def test_bad_input(rng):
         randla.nystrom_pcg(A, np.ones(19), 1.0)
     with pytest.raises(ValueError, match="tol"):
         randla.nystrom_pcg(A, np.ones(20), 1.0, tol=2.0)
+
+
+def test_deprecated_rank_keyword_means_the_old_call(rng):
+    # nystrom(A, l, rank=k) was "sketch l, truncate to k": the same numbers, with a warning
+    A = _psd(rng, 60, 0.7 ** np.arange(60))
+    with pytest.warns(DeprecationWarning, match="sketch_size"):
+        old = randla.nystrom(A, 20, rank=5, rng=3)
+    new = randla.nystrom(A, 5, sketch_size=20, rng=3)
+    assert old.U.shape == (60, 5)
+    np.testing.assert_array_equal(old.U, new.U)
+    np.testing.assert_array_equal(old.eigvals, new.eigvals)

@@ -5,8 +5,14 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from randla.operators import (AdjointOperator, CenteredOperator, DenseOperator, Operator,
-                              ResidualOperator, as_operator)
+from randla.operators import (
+    AdjointOperator,
+    CenteredOperator,
+    DenseOperator,
+    Operator,
+    ResidualOperator,
+    as_operator,
+)
 from randla.sketch import Gaussian
 
 

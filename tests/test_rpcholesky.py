@@ -5,7 +5,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import randla
-from randla.rpcholesky import column_nystrom
+from randla.kernel import column_nystrom
 
 METHODS = ["accelerated", "block", "simple", "greedy"]
 

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import randla
-from randla.sketch import Gaussian, Rademacher, make
+from randla.sketch import Gaussian, make
 
 DENSE_KINDS = ["gaussian", "rademacher"]
 

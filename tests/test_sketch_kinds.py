@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import scipy.fft
 import scipy.sparse as sp
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from randla.sketch import SRTT, SparseSign, make
 from randla.sketch.sparse_sign import sparse_sign_pattern

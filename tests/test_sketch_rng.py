@@ -3,7 +3,8 @@ blocking and thread count, and the statistics of what they generate."""
 import numba
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from randla.sketch import rng as krng

@@ -7,8 +7,9 @@ import scipy.sparse as sp
 import zarr
 
 import randla
+from randla.lowrank import SketchySVD, sketchy_svd
+from randla.operators import DaskOperator
 from randla.sketch import make
-from randla.streaming import DaskOperator, SketchySVD, sketchy_svd
 
 CHUNKINGS = [(97, 61), (30, 17), (7, 61), (97, 5)]
 
@@ -71,7 +72,7 @@ def test_rsvd_out_of_core_equals_in_memory(rng):
         np.testing.assert_allclose(S, s[:6], rtol=1e-8)
         np.testing.assert_allclose(np.abs(U.T @ ref.U), np.eye(6), atol=1e-7)
         np.testing.assert_allclose(np.abs(Vh @ ref.Vh.T), np.eye(6), atol=1e-7)
-    for U, S, Vh in results[1:]:  # chunking changes rounding only
+    for U, _S, _Vh in results[1:]:  # chunking changes rounding only
         np.testing.assert_allclose(U, results[0].U, atol=1e-10)
 
 
@@ -174,7 +175,7 @@ def test_memmaps_hdf5_and_zarr_arrays_stream_by_row_panels(rng, tmp_path, monkey
     A = _spectrum_matrix(rng, 400, 50, 0.7 ** np.arange(30))
     np.save(tmp_path / "a.npy", A)
     mm = np.load(tmp_path / "a.npy", mmap_mode="r")
-    monkeypatch.setattr("randla.streaming._panel_rows", lambda shape, itemsize: 64)
+    monkeypatch.setattr("randla.lowrank.sketchy._panel_rows", lambda shape, itemsize: 64)
     got = sketchy_svd(mm, 4, rng=2)
     np.testing.assert_allclose(got.S, sketchy_svd(A, 4, rng=2).S, rtol=1e-10)
     with h5py.File(tmp_path / "a.h5", "w") as f:
@@ -245,7 +246,7 @@ def test_compute_true_and_the_fallbacks_give_u_in_memory(rng):
     X = da.from_array(A, chunks=(64, 40))
     eager = randla.rsvd(X, 2, rng=1, compute=True)
     assert isinstance(eager.U, np.ndarray)
-    for U, S, Vh in (randla.rsvd(X, 2, rng=1),                    # rank-deficient sketch
+    for U, S, _Vh in (randla.rsvd(X, 2, rng=1),                   # rank-deficient sketch
                      randla.rsvd(X, 2, rng=1, method="krylov"),
                      randla.rsvd(X.T, 2, rng=1)):                     # wide
         assert isinstance(U, da.Array)

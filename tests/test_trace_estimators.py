@@ -8,11 +8,10 @@ import pytest
 import scipy.fft
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from threadpoolctl import threadpool_limits
 
-import randla
 import randla.trace as rt
 from randla.sketch import Gaussian, Rademacher
-from threadpoolctl import threadpool_limits
 
 
 @pytest.fixture(autouse=True, scope="module")

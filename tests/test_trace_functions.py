@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 import randla.trace as rt
-from randla.sketch import Gaussian, Rademacher
+from randla.sketch import Gaussian
 from randla.trace._core import square_operator
 from randla.trace.lanczos import lanczos
 

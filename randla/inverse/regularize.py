@@ -15,6 +15,7 @@ import scipy.linalg as sla
 import scipy.optimize as sopt
 
 from .._validation import check_finite, check_positive_int, check_real
+from ..lowrank import rsvd
 from ..operators import as_operator
 from .problems import KroneckerOperator
 
@@ -119,14 +120,12 @@ def spectrum(A, b, *, rank=None, oversample=10, power_iters=2, rng=None):
 def _top_svd(A, k, oversample, power_iters, rng):
     """The top-k SVD: randomized, or LAPACK's for a dense A when k >= min(m, n) / 2 (where a
     randomized SVD costs more than the full one)."""
-    import randla
-
     if isinstance(A, np.ndarray) and 2 * k >= min(A.shape):
         U, s, Vh = sla.svd(A, full_matrices=False, check_finite=False)
         return U[:, :k], s[:k], Vh[:k]
     # Householder QR between products: regularized solutions weigh singular directions far
     # below sqrt(eps) * sigma_1, which CholeskyQR (rsvd's fast default) resolves less well.
-    return randla.rsvd(A, k, oversample=min(oversample, min(A.shape) - k),
+    return rsvd(A, k, oversample=min(oversample, min(A.shape) - k),
                        power_iters=power_iters, normalizer="qr", rng=rng)
 
 

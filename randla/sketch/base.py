@@ -13,10 +13,11 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from .._budget import SKETCH_TILE_BYTES, rows_within
 from .._validation import check_positive_int, seed_from_rng, working_dtype
+from .dask import sketch_dask
 
 #: Memory a generated tile of S may take, in bytes.
-TILE_BYTES = 32 * 2**20
 
 
 class Sketcher(abc.ABC):
@@ -105,8 +106,8 @@ class Sketcher(abc.ABC):
         return blk.toarray() if sp.issparse(blk) else np.asarray(blk)
 
     def tile_width(self, itemsize: int) -> int:
-        """Columns per generated tile so a dense tile stays within TILE_BYTES."""
-        return max(64, min(self.n, TILE_BYTES // max(1, self.d * itemsize)))
+        """Columns per generated tile so a dense tile stays within SKETCH_TILE_BYTES."""
+        return rows_within(SKETCH_TILE_BYTES, self.d * itemsize, minimum=64, total=self.n)
 
     @property
     def T(self):
@@ -119,7 +120,6 @@ class Sketcher(abc.ABC):
     def apply(self, X):
         """S @ X for X with n rows. A 1-D X gives a 1-D result."""
         if _is_dask(X):
-            from ..streaming import sketch_dask  # dask path lives with the streaming code
             return sketch_dask(self, X)
         if isinstance(X, spla.LinearOperator):
             return self._apply_operator(X)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
+from .._budget import PANEL_BYTES, rows_within
 from . import rng as _rng
 from .base import Sketcher
 
 _STREAM_ROWS = _rng.STREAMS["srtt.rows"]
 _STREAM_SIGNS = _rng.STREAMS["srtt.signs"]
 #: Bytes of X transformed at once (the transform works on a copy of this many columns).
-_CHUNK_BYTES = 64 * 2**20
 
 
 class SRTT(Sketcher):
@@ -80,7 +80,7 @@ class SRTT(Sketcher):
         Y[:, c0:c0 + Z.shape[1]] *= Y.real.dtype.type(self.scale)
 
     def _chunks(self, p, itemsize):
-        w = max(1, _CHUNK_BYTES // (self.n * itemsize))
+        w = rows_within(PANEL_BYTES, self.n * itemsize)
         for c0 in range(0, p, w):
             yield c0, min(p, c0 + w)
 

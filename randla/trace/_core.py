@@ -11,6 +11,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .. import sketch as _sketch
+from .._budget import rows_within
 from .._validation import check_positive_int, check_random_state, real_dtype
 from ..operators import as_operator
 
@@ -144,7 +145,7 @@ def setup(A, m, tol, atol, n, sketch, normalize, rng, minimum, *, symmetric=Fals
 
 def chunks(k, n, itemsize=8, max_bytes=2**27):
     """Split k test vectors of length n into column blocks of at most ``max_bytes``."""
-    width = max(1, max_bytes // max(1, n * itemsize))
+    width = rows_within(max_bytes, n * itemsize)
     return [min(width, k - i) for i in range(0, k, width)]
 
 

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
+from .._budget import rows_within
 from .._validation import check_positive_int
 from ._core import TraceResult, run, sample_error, setup
 
@@ -138,7 +139,7 @@ class _SLQ:
         extra = budget // self.degree - len(self.samples)
         itemsize = np.dtype(self.op.dtype).itemsize
         stored = self.degree if self.reorth != "none" else 4   # basis, or q, q_prev, w, W
-        width = max(1, min(32, _BASIS_BYTES // (stored * n * itemsize)))
+        width = rows_within(_BASIS_BYTES, stored * n * itemsize, total=32)
         while extra > 0:
             b = min(width, extra)
             W = self.vectors.draw(b)

@@ -13,11 +13,17 @@ import warnings
 
 import numpy as np
 import scipy.linalg as sla
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .kernels import KernelMatrix
+try:
+    from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
+    from sklearn.utils import check_random_state
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # an optional dependency: say which extra brings it
+    raise ImportError("randla's scikit-learn estimators (NystromFeatures, KernelRidge) need "
+                      "scikit-learn >= 1.6: pip install 'randla[sklearn]'") from exc
+
+from .._budget import PANEL_BYTES, rows_within
+from .functions import KernelMatrix
 from .nystrom import nystrom_pcg
 from .rpcholesky import column_nystrom, rpcholesky
 
@@ -281,7 +287,7 @@ class KernelRidge(_KernelParams, RegressorMixin, BaseEstimator):
         K = KernelMatrix(self.landmarks_, self.kernel, bandwidth=self._bandwidth, nu=self.nu,
                          degree=self.degree, coef0=self.coef0)
         X = X.astype(self.landmarks_.dtype, copy=False)
-        step = max(1, (64 * 2**20) // (8 * max(1, self.landmarks_.shape[0])))
+        step = rows_within(PANEL_BYTES, 8 * self.landmarks_.shape[0])
         out = np.vstack([K.cross(X[i:i + step]) @ self.dual_coef_
                          for i in range(0, X.shape[0], step)]) if X.shape[0] else \
             np.empty((0, self.dual_coef_.shape[1]), dtype=self.dual_coef_.dtype)

@@ -25,10 +25,18 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
-from . import sketch as _sketch
-from ._validation import (check_finite, check_positive_int, check_real, real_dtype, seed_from_rng,
-                          working_dtype)
-from .operators import DenseOperator, SparseOperator, as_operator
+from .. import sketch as _sketch
+from .._budget import rows_within
+from .._validation import (
+    check_finite,
+    check_positive_int,
+    check_real,
+    real_dtype,
+    seed_from_rng,
+    working_dtype,
+)
+from ..lowrank import rsvd
+from ..operators import DenseOperator, SparseOperator, as_operator
 
 METHODS = ("auto", "direct", "sketch_and_solve", "sap", "iterative_sketching")
 
@@ -240,15 +248,13 @@ def statistical_dimension(A, ridge, *, rank=32, rng=None):
     >>> round(statistical_dimension(A, 1e-2, rng=0), 3)
     1.98
     """
-    import randla  # the public rsvd, whatever its current implementation
-
     op = as_operator(A)
     m, n = op.shape
     ridge = _check_ridge(ridge)
     if ridge == 0:
         return float(n)
     k = min(rank, m, n)
-    s = np.asarray(randla.rsvd(A, k, oversample=min(10, min(m, n) - k), power_iters=1,
+    s = np.asarray(rsvd(A, k, oversample=min(10, min(m, n) - k), power_iters=1,
                                rng=rng).S, dtype=np.float64)
     fro = op.fro_norm()
     if fro is None:  # Gaussian probes: E ||A^H g||^2 = ||A||_F^2
@@ -458,7 +464,7 @@ def _iterative_sketching(op, b, x, pre, ridge, tol, maxiter, d_eff, d):
     best = np.full(x.shape[1], np.inf)
     stall = np.zeros(x.shape[1], int)
     it = 0
-    for it in range(1, maxiter + 1):
+    for it in range(1, maxiter + 1):  # noqa: B007 (the count is returned)
         R, G = residual_and_gradient(op, b, x)
         if ridge > 0:
             G -= ridge * x
@@ -491,7 +497,7 @@ def residual_and_gradient(op, b, x):
     if type(op) is not DenseOperator or not A.flags.c_contiguous or A.shape[0] < 4096:
         R = b - op.matmat(x)
         return R, op.rmatmat(R)
-    rows = max(16, _FUSED_BLOCK_BYTES // (A.shape[1] * A.itemsize))
+    rows = rows_within(_FUSED_BLOCK_BYTES, A.shape[1] * A.itemsize, minimum=16)
     R = np.empty_like(b)
     G = np.zeros((A.shape[1], b.shape[1]), dtype=np.result_type(A, b))
     for i in range(0, A.shape[0], rows):

@@ -11,15 +11,14 @@ import mmap
 import os
 import re
 import threading
+import uuid
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._direct_read import DirectPanelReader, direct_io_supported
-from ._validation import working_dtype
-
-#: Default bytes per row panel.
-PANEL_BYTES = 64 * 2**20
+from .._budget import PANEL_BYTES, rows_within
+from .._validation import working_dtype
+from .direct import DirectPanelReader, direct_io_supported
 
 DENSE_SUFFIXES = (".npy", ".zarr", ".h5", ".hdf5")
 SPARSE_SUFFIXES = (".npz", ".mtx")
@@ -48,8 +47,9 @@ def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None):
         Size of a row panel, the unit read by one task.
     direct : bool, optional
         .npy only: read panels with O_DIRECT in a read-ahead thread instead of through a memory
-        map (where the file system allows O_DIRECT; else through the memory map). Every pass over a file larger than memory is a cold read, and O_DIRECT makes it
-        cost almost no CPU, so reading overlaps the multiplications. Default: when the file
+        map (where the file system allows O_DIRECT; else through the memory map). Every pass
+        over a file larger than memory is a cold read, and O_DIRECT makes it cost almost no
+        CPU, so reading overlaps the multiplications. Default: when the file
         is larger than the memory available (else the page cache keeps it after one pass).
 
     Returns
@@ -99,12 +99,11 @@ def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None):
 
 def as_panels(x, *, panel_bytes=PANEL_BYTES):
     """A dask array of row panels of ``panel_bytes`` over any row-sliceable 2-D array."""
-    import uuid
 
     import dask.array as da
     from dask.base import tokenize
     _check_matrix(x.shape, x.dtype, getattr(x, "name", "input"))
-    rows = max(1, min(x.shape[0], panel_bytes // max(1, x.shape[1] * x.dtype.itemsize)))
+    rows = rows_within(panel_bytes, x.shape[1] * x.dtype.itemsize, total=x.shape[0])
     meta = np.empty((0, 0), dtype=x.dtype)
     name = getattr(x, "name", None)
     # a stable key per file version and chunking; anything without a name gets a fresh one

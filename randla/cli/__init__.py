@@ -8,9 +8,9 @@ import sys
 
 # subcommand -> (module, one-line help)
 COMMANDS = {
-    "demo": ("randla.demo", "rsvd with every sketch on a built-in matrix, beside LAPACK"),
-    "info": ("randla.info", "versions, BLAS, thread counts, Numba threading layer"),
-    "svd": ("randla.svd_command", "randomized SVD of a matrix file, out of core"),
+    "demo": ("randla.cli.demo", "rsvd with every sketch on a built-in matrix, beside LAPACK"),
+    "info": ("randla.cli.info", "versions, BLAS, thread counts, Numba threading layer"),
+    "svd": ("randla.cli.svd", "randomized SVD of a matrix file, out of core"),
 }
 
 

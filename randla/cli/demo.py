@@ -5,52 +5,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.fft
-
-from ._validation import check_random_state
-
-
-def _mix(X, signs):
-    """Two rounds of random signs + orthonormal DCT along axis 0: an orthogonal map that
-    spreads every row over all rows (as a subsampled randomized transform does)."""
-    for s in signs:
-        X = scipy.fft.dct(X * s[:, None], axis=0, norm="ortho", workers=-1)
-    return X
-
-
-def matrix_with_spectrum(m, n, s, *, dtype=np.float64, rng=0):
-    """A = U diag(s) V^T with exactly the singular values ``s`` (len(s) <= min(m, n)).
-
-    U and V are random orthonormal, built from randomized DCTs in O(m n log m) instead of a
-    QR of a Gaussian matrix (20000 x 5000 in ~2 s instead of ~20 s).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from randla.demo import matrix_with_spectrum
-    >>> A = matrix_with_spectrum(300, 100, 0.9 ** np.arange(100))
-    >>> bool(np.allclose(np.linalg.svd(A, compute_uv=False), 0.9 ** np.arange(100)))
-    True
-    """
-    gen = check_random_state(rng)
-    s = np.asarray(s, dtype=np.float64)
-    r = len(s)
-    if r > min(m, n):
-        raise ValueError(f"s has {r} values, more than min(m, n) = {min(m, n)}")
-    # V^T: r rows of an orthogonal n x n map; U: r columns of an orthogonal m x m map
-    E = np.zeros((n, r))
-    E[gen.choice(n, r, replace=False), np.arange(r)] = 1.0
-    Vt = _mix(E, gen.choice([-1.0, 1.0], (2, n))).T
-    Z = np.zeros((m, n))
-    Z[gen.choice(m, r, replace=False)] = s[:, None] * Vt
-    return np.ascontiguousarray(_mix(Z, gen.choice([-1.0, 1.0], (2, m))), dtype=dtype)
-
-
-def spectral_error(A, U, S, Vh, rng=0):
-    """||A - U diag(S) Vh||_2, estimated by block Krylov on the residual (a lower bound that
-    is tight to a fraction of a percent here): a full SVD of the residual is too costly."""
-    from .lowrank import estimate_error
-    return estimate_error(A, U, S, Vh, n_probes=10, n_iter=12, rng=rng).estimate
 
 
 def _timed(f):
@@ -72,8 +26,9 @@ def run(args):
     import scipy.linalg as sla
     import scipy.sparse.linalg as spla
 
-    from . import sketch as _sketch
-    from .lowrank import rsvd
+    from .. import sketch as _sketch
+    from ..lowrank import rsvd
+    from ..testing import matrix_with_spectrum, spectral_error
 
     m, n, k = args.m, args.n, args.k
     if not 1 <= k < min(m, n):

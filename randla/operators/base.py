@@ -1,15 +1,13 @@
-"""One place that turns any input into what the algorithms need: products with A and A^H.
+"""The operator interface: an m x n matrix seen through products with A and A^H.
 
-Accepted: numpy arrays (memmaps included), scipy.sparse matrices, scipy LinearOperators and
-dask arrays. Validation happens here, once, at the door.
+An operator also states what its products cost (:attr:`Operator.fused_gram`,
+:attr:`Operator.reads_per_product`), so algorithms plan their passes from the interface.
 """
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
-from ._validation import check_finite, working_dtype
+from .._budget import rows_within
 
 
 class Operator:
@@ -50,8 +48,18 @@ class Operator:
         multiply by A^H A in one call instead of normalizing between the two products."""
         return type(self).gram_matmat is not Operator.gram_matmat
 
+    #: Reads of the data one product costs: 0 for data in memory, 1 for chunked or file data.
+    reads_per_product = 0
+    #: True when :meth:`lazy_matmat` returns an unevaluated product.
+    lazy_products = False
+
+    def lazy_matmat(self, W):
+        """A @ W left unevaluated (a dask array), or None where the product is computed at once.
+        Chunked operators use it to return a tall factor U = A W without holding it."""
+        return None
+
     @property
-    def H(self) -> "Operator":
+    def H(self) -> Operator:
         """The conjugate transpose A^H, as an operator (no copy of A)."""
         return AdjointOperator(self)
 
@@ -95,7 +103,7 @@ class DenseOperator(Operator):
 
     def fro_norm(self):
         # Accumulate in float64 by row blocks: single precision sums lose digits on big arrays.
-        step = max(1, (1 << 22) // max(1, self.shape[1]))
+        step = rows_within(1 << 22, self.shape[1])  # 4 Mi entries: 32 MiB of float64
         return float(np.sqrt(sum(_sum_squares(self.A[i:i + step])
                                  for i in range(0, self.shape[0], step))))
 
@@ -165,113 +173,3 @@ class AdjointOperator(_Wrapped):
     @property
     def H(self) -> Operator:
         return self.A
-
-
-class CenteredOperator(_Wrapped):
-    """A - 1 mu^T, mu the column means of A, without forming it (PCA of sparse or matrix-free
-    data). Every product is A's product corrected by a rank-one term; the fused A^H A X of an
-    out-of-core A stays one pass: (A - 1 mu^T)^H (A - 1 mu^T) X = A^H A X - m conj(mu) mu^T X.
-    """
-
-    kind = "centered"
-
-    def __init__(self, inner: Operator):
-        super().__init__(inner)
-        self.mean = np.asarray(inner.column_means(), dtype=self.dtype)
-
-    def matmat(self, X):
-        return self.A.matmat(X) - (self.mean @ X)[None, :]
-
-    def rmatmat(self, Y):
-        return self.A.rmatmat(Y) - np.outer(self.mean.conj(), Y.sum(axis=0))
-
-    def gram_matmat(self, X):
-        return self._center_gram(self.A.gram_matmat(X), X)
-
-    def gram_and_product(self, X):
-        C, Y = self.A.gram_and_product(X)
-        return self._center_gram(C, X), Y - (self.mean @ X)[None, :]
-
-    def _center_gram(self, C, X):
-        return C - self.shape[0] * np.outer(self.mean.conj(), self.mean @ X)
-
-    @property
-    def fused_gram(self) -> bool:
-        return self.A.fused_gram
-
-    def sketch_right(self, S):
-        Y = self.A.sketch_right(S)
-        return Y - (S @ self.mean)[None, :]
-
-    def sketch_left(self, S):
-        Y = self.A.sketch_left(S)
-        return Y - np.outer(S @ np.ones(self.shape[0], dtype=self.dtype), self.mean)
-
-    def column_means(self):
-        return np.zeros(self.shape[1], dtype=self.dtype)
-
-    def fro_norm(self):
-        total = self.A.fro_norm()
-        if total is None:
-            return None
-        # ||A - 1 mu^T||_F^2 = ||A||_F^2 - m ||mu||^2 (rounding can make it slightly negative).
-        return float(np.sqrt(max(total ** 2 - self.shape[0] * np.vdot(self.mean, self.mean).real,
-                                 0.0)))
-
-
-class ResidualOperator(_Wrapped):
-    """E = A - U diag(s) Vh, through products with A and the factors (never formed)."""
-
-    kind = "residual"
-
-    def __init__(self, inner: Operator, U, s, Vh):
-        super().__init__(inner)
-        self.U, self.s, self.Vh = U, s, Vh
-
-    def matmat(self, X):
-        return self.A.matmat(X) - self.U @ (self.s[:, None] * (self.Vh @ X))
-
-    def rmatmat(self, Y):
-        return self.A.rmatmat(Y) - self.Vh.conj().T @ (self.s[:, None] * (self.U.conj().T @ Y))
-
-
-def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Operator:
-    """Wrap ``A`` as an :class:`Operator`, validating it.
-
-    Integer and bool arrays are promoted to float64 (documented); float32 and complex64 are kept.
-    Raises TypeError for non-numeric input and ValueError for NaN/Inf or a non-2-D shape.
-    """
-    if isinstance(A, Operator):
-        return A
-    if type(A).__module__.startswith("dask."):
-        from .streaming import DaskOperator
-        return DaskOperator(A, name=name)
-    if isinstance(A, np.memmap) or type(A).__module__.split(".")[0] in ("h5py", "zarr"):
-        from .streaming import file_operator  # a file: row panels, one read per product
-        return file_operator(A, name=name)
-    if isinstance(A, spla.LinearOperator):
-        if len(A.shape) != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
-        return Operator(A, working_dtype(A.dtype, name))
-    if sp.issparse(A):
-        dtype = working_dtype(A.dtype, name)
-        A = A.astype(dtype, copy=False) if A.dtype != dtype else A
-        A = A.tocsr() if A.format not in ("csr", "csc") else A
-        if check_finite_values:
-            check_finite(A, name)
-        return SparseOperator(A, dtype)
-    if not isinstance(A, np.ndarray):
-        if not hasattr(A, "__array__") and not isinstance(A, (list, tuple)):
-            raise TypeError(f"{name} must be an array, a sparse matrix, a LinearOperator or a "
-                            f"dask array, got {type(A).__name__}")
-        A = np.asarray(A)
-    if A.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
-    dtype = working_dtype(A.dtype, name)
-    if A.dtype != dtype:
-        A = A.astype(dtype)
-    # A finite sum proves every entry finite in one read without a boolean temporary of A's
-    # size; a non-finite sum (NaN/Inf, or overflow) gets the exact check.
-    if check_finite_values and not np.isfinite(np.sum(A)):
-        check_finite(A, name)
-    return DenseOperator(A, dtype)

@@ -10,15 +10,18 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
-from . import sketch as _sketch
-from ._validation import check_positive_int, check_random_state, real_dtype, seed_from_rng
-from .operators import as_operator
+from .. import sketch as _sketch
+from .._validation import (check_positive_int, check_random_state, check_rank, check_square,
+                           real_dtype, seed_from_rng)
+from ..operators import as_operator
+from ..solvers import conjugate_gradients
 
 
 @dataclass
@@ -98,61 +101,64 @@ def _check_mu(mu):
     return float(mu)
 
 
-def _check_square(op, name="A"):
-    n, m = op.shape
-    if n != m:
-        raise ValueError(f"{name} must be square (PSD), got shape {op.shape}")
-    return n
+def nystrom(A, k, *, sketch_size=None, sketch="gaussian", rng=None, rank=None) -> NystromApprox:
+    """Stable randomized Nystrom approximation of rank k of a positive semidefinite matrix.
 
-
-def nystrom(A, k, *, rank=None, sketch="gaussian", rng=None) -> NystromApprox:
-    """Stable randomized Nystrom approximation of a positive semidefinite matrix.
-
-    With a test matrix Omega (n x k), the sketch Y = A Omega is taken of the shifted matrix
-    A + nu I (nu = sqrt(n) eps ||Y||_F), whose Nystrom approximation is formed through a
-    Cholesky factor of Omega^H Y_nu and an SVD; the shift is then removed and the (tiny)
-    negative eigenvalues it leaves are clipped to zero. One product with A (k columns).
+    With a test matrix Omega (n x l, l the sketch size), the sketch Y = A Omega is taken of the
+    shifted matrix A + nu I (nu = sqrt(n) eps ||Y||_F), whose Nystrom approximation is formed
+    through a Cholesky factor of Omega^H Y_nu and an SVD; the shift is then removed, the (tiny)
+    negative eigenvalues it leaves are clipped to zero, and the result is truncated to rank k.
+    One product with A (l columns).
 
     Parameters
     ----------
     A : ndarray, sparse matrix or LinearOperator (e.g. :class:`~randla.KernelMatrix`), (n, n)
         Positive semidefinite (Hermitian). Only products ``A @ X`` are used.
     k : int
-        Sketch size, 1 <= k <= n.
-    rank : int, optional
-        Truncate the approximation to this rank (<= k). The truncated approximation obeys
-        E||A - [A_hat]_r||_* <= (1 + r / (k - r - 1)) ||A - [A]_r||_*. Default: k.
+        Rank of the approximation, 1 <= k <= n.
+    sketch_size : int, optional
+        l, the columns of the test matrix, k <= l <= n. Default: k, or the rows of a Sketcher
+        passed as ``sketch``. Oversampling pays: the rank-k truncation of a sketch of size l obeys
+        E||A - [A_hat]_k||_* <= (1 + k / (l - k - 1)) ||A - [A]_k||_*.
     sketch : str or Sketcher
-        Name of a sketch (``randla.sketch.available()``) or a Sketcher S of shape (k, n);
+        Name of a sketch (``randla.sketch.available()``) or a Sketcher S of shape (l, n);
         Omega = S^T.
     rng : None, int or numpy.random.Generator
+    rank : int, optional
+        Deprecated (the old meaning of ``k`` was the sketch size): ``nystrom(A, l, rank=k)`` is
+        ``nystrom(A, k, sketch_size=l)``.
 
     Returns
     -------
     NystromApprox
-        ``U`` (n x rank, orthonormal) and ``eigvals`` (descending, >= 0), float32 kept.
+        ``U`` (n x k, orthonormal) and ``eigvals`` (descending, >= 0), float32 kept.
 
     Examples
     --------
     >>> import numpy as np, randla
     >>> G = np.random.default_rng(0).standard_normal((300, 5))
     >>> A = G @ G.T                                  # PSD of rank 5
-    >>> approx = randla.nystrom(A, 10, rng=0)
+    >>> approx = randla.nystrom(A, 5, sketch_size=10, rng=0)
     >>> approx.U.shape, bool(np.allclose(approx.to_dense(), A))
-    ((300, 10), True)
+    ((300, 5), True)
     """
     op = as_operator(A)
-    n = _check_square(op)
-    k = check_positive_int(k, "k")
-    if k > n:
-        raise ValueError(f"k must be <= n = {n}, got {k}")
-    rank = k if rank is None else check_positive_int(rank, "rank")
-    if rank > k:
-        raise ValueError(f"rank must be <= k = {k}, got {rank}")
-    S = _sketch.resolve(sketch, k, n, rng=rng, dtype=real_dtype(op.dtype))
+    n = check_square(op.shape, what="PSD")
+    if rank is not None:
+        warnings.warn("nystrom(A, l, rank=k) is deprecated: k is now the rank, write "
+                      "nystrom(A, k, sketch_size=l)", DeprecationWarning, stacklevel=2)
+        k, sketch_size = rank, k
+        check_rank(sketch_size, "sketch_size", n, n)
+    k = check_rank(k, "k", n, n)
+    if sketch_size is None:
+        sketch_size = sketch.shape[0] if isinstance(sketch, _sketch.Sketcher) else k
+    sketch_size = check_rank(sketch_size, "sketch_size", n, n)
+    if sketch_size < k:
+        raise ValueError(f"sketch_size must be >= k = {k} (the rank), got {sketch_size}")
+    S = _sketch.resolve(sketch, sketch_size, n, rng=rng, dtype=real_dtype(op.dtype))
     Y = np.asarray(op.sketch_right(S))
     Omega = S.to_dense(S.dtype_for(op.dtype)).T
-    return _nystrom_from_sketch(Omega, Y, rank)
+    return _nystrom_from_sketch(Omega, Y, k)
 
 
 def _nystrom_from_sketch(Omega, Y, rank, eigvals_only=False):
@@ -271,7 +277,7 @@ def nystrom_pcg(A, b, mu, *, rank=None, tol=1e-8, maxiter=None, x0=None, initial
     (True, True)
     """
     op = as_operator(A)
-    n = _check_square(op)
+    n = check_square(op.shape, what="PSD")
     mu = _check_mu(mu)
     b = np.asarray(b)
     if b.shape != (n,):
@@ -322,37 +328,3 @@ def _adaptive_nystrom(op, mu, ell, max_rank, sketch, rng):
                 or ell >= max_rank:
             return _nystrom_from_sketch(Omega, Y, ell)
         ell = min(2 * ell, max_rank)
-
-
-def conjugate_gradients(matvec, b, *, M=None, tol=1e-8, maxiter=None, x0=None):
-    """(Preconditioned) conjugate gradients for a Hermitian positive definite system.
-
-    Returns ``(x, iterations, converged, residuals)`` with the relative residual norms of the
-    recursively updated residual after each iteration.
-    """
-    n = b.shape[0]
-    maxiter = 10 * n if maxiter is None else maxiter
-    dtype = np.result_type(b.dtype, np.float32)
-    x = np.zeros(n, dtype=dtype) if x0 is None else np.array(x0, dtype=dtype)
-    r = b - matvec(x) if x0 is not None else b.astype(dtype, copy=True)
-    bnorm = np.linalg.norm(b)
-    if bnorm == 0:
-        return np.zeros(n, dtype=dtype), 0, True, []
-    z = M @ r if M is not None else r
-    p = z.copy()
-    rz = np.vdot(r, z)
-    residuals = []
-    for it in range(1, maxiter + 1):
-        Ap = matvec(p)
-        alpha = rz / np.vdot(p, Ap)
-        x += alpha * p
-        r -= alpha * Ap
-        rel = float(np.linalg.norm(r) / bnorm)
-        residuals.append(rel)
-        if rel <= tol:
-            return x, it, True, residuals
-        z = M @ r if M is not None else r
-        rz_new = np.vdot(r, z)
-        p = z + (rz_new / rz) * p
-        rz = rz_new
-    return x, maxiter, False, residuals

@@ -18,7 +18,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ._validation import check_finite, check_positive_int, check_random_state, working_dtype
+from .._validation import check_finite, check_positive_int, check_random_state, working_dtype
+from .nystrom import NystromApprox
 
 _METHODS = ("accelerated", "block", "simple", "greedy")
 
@@ -43,7 +44,6 @@ class RPCholeskyResult:
 
     def to_nystrom(self):
         """The same approximation as a :class:`~randla.NystromApprox` (eigen form)."""
-        from .nystrom import NystromApprox
         U, s, _ = sla.svd(self.F, full_matrices=False, check_finite=False)
         return NystromApprox(U, s**2)
 
@@ -307,7 +307,7 @@ def column_nystrom(A, pivots) -> RPCholeskyResult:
     Examples
     --------
     >>> import numpy as np
-    >>> from randla.rpcholesky import column_nystrom
+    >>> from randla.kernel import column_nystrom
     >>> G = np.random.default_rng(1).standard_normal((100, 3)); A = G @ G.T
     >>> res = column_nystrom(A, [0, 1, 2, 3])
     >>> bool(np.allclose(res.F @ res.F.T, A))

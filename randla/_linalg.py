@@ -157,3 +157,25 @@ def project_out(W, Q):
     if Q is None or Q.shape[1] == 0:
         return W
     return W - Q @ (Q.conj().T @ W)
+
+
+def small_svd(B):
+    try:
+        return sla.svd(B, full_matrices=False, check_finite=False)
+    except np.linalg.LinAlgError:  # gesdd rarely fails to converge; gesvd is the safe path
+        return sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesvd")
+
+
+def fix_signs_by_rows(U, Vh):
+    """Make the largest-magnitude entry of each row of Vh real and positive."""
+    V, Uh = fix_signs(Vh.conj().T, U.conj().T)
+    return Uh.conj().T, V.conj().T
+
+
+def fix_signs(U, Vh):
+    """Make the largest-magnitude entry of each column of U real and positive."""
+    idx = np.argmax(np.abs(U), axis=0)
+    phase = U[idx, np.arange(U.shape[1])]
+    phase = phase / np.where(np.abs(phase) == 0, 1, np.abs(phase))
+    phase = np.where(np.abs(phase) == 0, 1, phase)
+    return U * phase.conj(), Vh * phase[:, None]

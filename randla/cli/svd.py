@@ -58,7 +58,7 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from .io import open_matrix
+    from ..io import open_matrix
     limit = parse_bytes(args.memory_limit)
     _check_output(args.output)
     A = open_matrix(args.input, args.dataset)
@@ -82,8 +82,9 @@ def _run(args) -> int:
 def decompose(A, k, *, tol=None, passes=None, sketch="gaussian", seed=None):
     """``(U, s, Vh, passes over A)`` with the method ``passes`` asks for. For a chunked A,
     U may be a lazy dask array ``A @ W``, whose evaluation is the last pass counted."""
-    import randla
     from dask.callbacks import Callback
+
+    import randla
     if passes is not None and passes < 1:
         raise ValueError(f"--passes must be >= 1, got {passes}")
     if passes == 1 and tol is not None:
@@ -148,13 +149,14 @@ def _write_row_blocks(out, X, name, quiet):
     """X (a dask array) as .npy, computing its row blocks in order: a lazy U = A @ W reads the
     input once more, panel after panel, and never holds more than one block."""
     from tqdm import tqdm
-    from .streaming import _compute
+
+    from .._dask import compute
     fmt = np.lib.format
     fmt.write_array_header_1_0(out, {"descr": fmt.dtype_to_descr(X.dtype),
                                      "fortran_order": False, "shape": X.shape})
     for i in tqdm(range(X.numblocks[0]), desc=f"writing {name}", unit="block", file=sys.stderr,
                   delay=1.0, leave=False, disable=quiet):
-        out.write(np.ascontiguousarray(_compute(X.blocks[i])[0]).data)
+        out.write(np.ascontiguousarray(compute(X.blocks[i])[0]).data)
 
 
 class _progress:

@@ -26,10 +26,11 @@ import numpy as np
 import scipy.sparse.linalg as spla
 from numba import njit, prange
 
-from ._validation import check_finite
+from .._budget import PANEL_BYTES, rows_within
+from .._validation import check_finite
 
 #: Memory one evaluated block of kernel entries may take, in bytes.
-BLOCK_BYTES = 64 * 2**20
+BLOCK_BYTES = PANEL_BYTES
 
 # Integer codes of the kernels inside the Numba kernels.
 _RBF, _LAPLACE, _MATERN12, _MATERN32, _MATERN52, _POLY, _OPTICAL = range(7)
@@ -145,7 +146,7 @@ def kernel_block(X, Y, kernel="rbf", *, bandwidth=1.0, nu=1.5, degree=2, coef0=1
     Examples
     --------
     >>> import numpy as np
-    >>> from randla.kernels import kernel_block
+    >>> from randla.kernel import kernel_block
     >>> X = np.array([[0.0, 0.0], [1.0, 0.0]])
     >>> kernel_block(X, X, "rbf", bandwidth=1.0).round(4)
     array([[1.    , 0.6065],
@@ -254,7 +255,7 @@ class KernelMatrix(spla.LinearOperator):
         return idx
 
     def _row_block_size(self):
-        return max(1, BLOCK_BYTES // (self.dtype.itemsize * self.shape[0]))
+        return rows_within(BLOCK_BYTES, self.dtype.itemsize * self.shape[0])
 
     def _matmat(self, V):
         V = np.asarray(V)

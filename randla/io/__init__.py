@@ -1,0 +1,17 @@
+"""Matrices in files: .npy (memory-mapped, O_DIRECT read-ahead), Zarr, HDF5, .npz and .mtx."""
+from .direct import DirectPanelReader, direct_io_supported
+from .files import (
+                    DENSE_SUFFIXES,
+                    PANEL_BYTES,
+                    SPARSE_SUFFIXES,
+                    ArrayRows,
+                    H5Rows,
+                    NpyRows,
+                    as_panels,
+                    open_matrix,
+                    split_dataset,
+)
+
+__all__ = ["open_matrix", "as_panels", "split_dataset", "ArrayRows", "NpyRows", "H5Rows",
+           "DirectPanelReader", "direct_io_supported", "PANEL_BYTES", "DENSE_SUFFIXES",
+           "SPARSE_SUFFIXES"]

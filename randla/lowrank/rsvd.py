@@ -1,0 +1,340 @@
+"""Randomized SVD, the third layer: range finder -> QB -> SVD of the small B
+(Halko, Martinsson & Tropp 2011), at a fixed rank or a fixed accuracy.
+
+Every product with A goes through an :class:`~randla.operators.Operator`, so dense, sparse,
+matrix-free and out-of-core input share one code path. The path is chosen once, by
+:func:`plan_rsvd`, from the operator's capabilities and the arguments.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg as sla
+
+from .. import sketch as _sketch
+from .._linalg import (
+    NORMALIZERS,
+    final_basis,
+    fix_signs,
+    fix_signs_by_rows,
+    householder,
+    qr_factor,
+    small_svd,
+)
+from .._validation import (
+    check_choice,
+    check_positive_int,
+    check_random_state,
+    check_rank,
+    check_unit_interval,
+    real_dtype,
+)
+from ..operators import AdjointOperator, CenteredOperator, Operator, as_operator
+from ._params import METHODS, check_iters, check_oversample
+from .qb import qb_from_right, qb_of, qb_to_tolerance, well_conditioned
+from .range_finder import power_right
+from .results import SVDResult
+from .sketchy import sketchy_svd
+
+
+class RSVDPlan(NamedTuple):
+    """How :func:`rsvd` computes, decided before any product with A.
+
+    ``path`` is one of "single_pass" (one read of A), "fused_power" (power iterations by
+    A^H A products that read A once each: chunked double-precision data), "fixed_rank"
+    (power or Krylov iterations, one product at a time) and "fixed_accuracy" (randQB_EI).
+    ``transpose``: A^H is decomposed (a wide A, so the orthonormalizations run on the long
+    side). ``lazy_u``: U is returned unevaluated as A @ W. ``reads``: passes over A (None where
+    the tolerance decides).
+    """
+
+    path: str
+    power_iters: int
+    center: bool
+    transpose: bool
+    lazy_u: bool
+    reads: int | None
+
+
+def plan_rsvd(op: Operator, *, tol=None, method="power", center=False, passes=None,
+              power_iters=None, sketch="gaussian", lazy_ok=False) -> RSVDPlan:
+    """The path :func:`rsvd` takes for the operator ``op`` and these arguments (checked).
+
+    ``lazy_ok``: the caller accepts an unevaluated U (dask input without ``compute``).
+    """
+    m, n = op.shape
+    fused = op.fused_gram and method == "power" and tol is None
+    lazy = fused and lazy_ok and op.lazy_products and m >= n and not center
+    # extra reads: evaluating a lazy U; centering: the column means, and B read on its own
+    extra = int(lazy) + (2 if fused else 1) * int(center)
+    q = _iters_from_passes(passes, power_iters, tol, fused, extra)
+    if q is None:
+        if tol is not None or center or method != "power":
+            raise ValueError("passes=1 (single pass) needs a fixed rank k, method='power' and "
+                             "center=False")
+        return RSVDPlan("single_pass", 0, False, False, False, 1)
+    explicit_n = isinstance(sketch, _sketch.Sketcher) and sketch.shape[1] == n
+    transpose = m < n and not op.fused_gram and not explicit_n
+    if tol is not None:
+        return RSVDPlan("fixed_accuracy", q, center, transpose, False, None)
+    reads = (q + 1 if fused else 2 * q + 2) + extra
+    return RSVDPlan("fused_power" if fused else "fixed_rank", q, center, transpose, lazy, reads)
+
+
+def _iters_from_passes(passes, power_iters, tol, fused, extra):
+    """power_iters from ``passes`` (None for a single pass) or from ``power_iters``. The fused
+    power method reads A q + 1 times, the others 2 q + 2, plus ``extra`` reads."""
+    if passes is None:
+        return check_iters(power_iters)
+    passes = check_positive_int(passes, "passes")
+    if power_iters is not None:
+        raise ValueError("give passes or power_iters, not both")
+    if passes == 1:
+        return None
+    if tol is not None:
+        raise ValueError("passes cannot be combined with tol: the number of blocks, hence of "
+                         "reads, depends on tol; give power_iters instead")
+    q = passes - 1 - extra if fused else (passes - 2 - extra) // 2
+    if q < 0:
+        raise ValueError(f"passes={passes} is too few for this call: it needs at least "
+                         f"{(1 if fused else 2) + extra}")
+    return q
+
+
+def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", method="power",
+         sketch="gaussian", tol=None, max_rank=None, center=False, passes=None, compute=False,
+         rng=None):
+    """Randomized SVD: the top singular triplets of A, at a fixed rank or a fixed accuracy.
+
+    Parameters
+    ----------
+    A : ndarray, scipy.sparse matrix, LinearOperator or dask array, shape (m, n)
+        Integer input is promoted to float64; float32 and complex64 are kept.
+    k : int, optional
+        Rank, 1 <= k <= min(m, n). With ``tol`` it caps the rank.
+    oversample : int, optional
+        Sketch columns beyond k (the block size of the range finder is ``k + oversample``).
+        Default: ``max(10, k // 5)`` (see :func:`randla.lowrank.default_oversample`); with an explicit
+        Sketcher, its number of rows minus k.
+    power_iters : int, optional
+        Power iterations (``method="power"``) or Krylov depth (``"krylov"``). ``None`` uses
+        :data:`randla.lowrank.DEFAULT_POWER_ITERS` (2): within 1% of the optimal spectral error on decaying
+        spectra; flat spectra need more, or ``method="krylov"``.
+    normalizer : {"auto", "qr", "lu", "cholqr", "none"}
+        Normalization between products. "auto": one CholeskyQR pass (shifted when the block is
+        ill conditioned) between products, CholeskyQR2 at the end; "qr": Householder QR
+        throughout (slow on tall blocks); "lu": pivoted LU between products (as fbpca);
+        "cholqr": CholeskyQR2 throughout; "none": no normalization (unstable beyond one or two
+        iterations). The final basis is always orthonormal.
+    method : {"power", "krylov"}
+        Subspace (power) iteration, or block Krylov (Musco & Musco 2015): same passes over A,
+        a basis ``power_iters + 1`` times wider, markedly better on flat spectra.
+    sketch : str, Sketcher or callable
+        Any name of :func:`randla.sketch.available`, a Sketcher of shape
+        ``(k + oversample, min(m, n))``, or a factory ``f(d, n, rng=, dtype=)``.
+    tol : float, optional
+        Fixed-accuracy mode: the smallest rank r found with
+        ``||A - U diag(s) Vh||_F <= tol * ||A||_F``, growing the basis block by block
+        (randQB_EI). Below ~sqrt(machine epsilon) the criterion cannot be resolved.
+    max_rank : int, optional
+        Largest rank in fixed-accuracy mode (default ``min(m, n)``); if ``tol`` is not met
+        there, a UserWarning says so.
+    center : bool
+        Decompose ``A - ones(m) @ A.mean(axis=0)`` (PCA) without forming it.
+    passes : int, optional
+        Reads of A allowed, instead of ``power_iters``. 1: a single pass (fixed rank,
+        ``method="power"``, no ``center``): out of core, the range sketch ``A S^T`` and
+        ``A^H A S^T`` are formed in the same read of each row panel; in memory,
+        :func:`randla.sketchy_svd`. N >= 2 sets ``power_iters`` to N - 1 out of core (N - 2
+        when U is returned lazy: evaluating it is the last read; two less with ``center``)
+        and to (N - 2) // 2 in memory. Not with ``tol``.
+    compute : bool
+        Only for a dask array A: False (default) returns U as a dask array, evaluated lazily as
+        ``A @ W`` chunk by chunk when the matrix is tall (m >= n) and the method the fixed-rank
+        power method, so no m x k block is ever held; True returns numpy arrays. Other inputs
+        always give numpy arrays.
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    SVDResult
+        ``(U, S, Vh)``; the largest-magnitude entry of each column of U is real positive
+        (of each row of Vh for a lazy U). float32 input gives float32 output.
+
+    Notes
+    -----
+    Passes over A: ``2 * power_iters + 2`` for both methods (one sketch, two per iteration,
+    one for B = Q^H A); an out-of-core operator with a fused A^H A product needs
+    ``power_iters + 1``: its last read gives A X and A^H A X together, and B is solved from
+    them. One more read evaluates a lazy U, or is taken when A X is numerically
+    rank-deficient. A lazy U is accurate to about ``u cond(A X)`` (u the unit roundoff, X the
+    sketch after the power iterations); when that is not small, U is computed in memory
+    instead. A wide A is decomposed through A^H so that the small SVD and the Householder-free
+    orthonormalizations run on the long side.
+
+    Examples
+    --------
+    >>> import numpy as np, randla
+    >>> A = np.random.default_rng(0).standard_normal((200, 8)) @ np.diag([5., 4, 3, 2, 1, .5, .2, .1]) @ np.eye(8, 50)
+    >>> U, S, Vh = randla.rsvd(A, 3, rng=0)
+    >>> np.allclose(S, np.linalg.svd(A, compute_uv=False)[:3])
+    True
+    >>> r = randla.rsvd(A, tol=0.05, rng=0)
+    >>> len(r.S)
+    6
+    """
+    dask_input = type(A).__module__.startswith("dask.")
+    dask_input = type(A).__module__.startswith("dask.")
+    op = as_operator(A)
+    m, n = op.shape
+    if k is None and tol is None:
+        raise ValueError("give the rank k, the tolerance tol, or both")
+    k = None if k is None else check_rank(k, "k", m, n)
+    oversample = check_oversample(oversample, k, sketch)
+    check_choice(normalizer, "normalizer", NORMALIZERS)
+    check_choice(method, "method", METHODS)
+    if not isinstance(compute, (bool, np.bool_)):
+        raise TypeError(f"compute must be True or False, got {compute!r}")
+    plan = plan_rsvd(op, tol=tol, method=method, center=center, passes=passes,
+                     power_iters=power_iters, sketch=sketch, lazy_ok=dask_input and not compute)
+    if plan.path == "single_pass":
+        result = _single_pass(op, k, min(k + oversample, min(m, n)), normalizer, sketch, rng)
+        return _as_requested(result, A, dask_input, compute)
+    op = CenteredOperator(op) if plan.center else op
+    op = AdjointOperator(op) if plan.transpose else op
+    q = plan.power_iters
+    if plan.path == "fixed_accuracy":
+        tol = check_unit_interval(tol, "tol")
+        cap = min(m, n) if max_rank is None else check_rank(max_rank, "max_rank", m, n)
+        cap = cap if k is None else min(cap, k)
+        if isinstance(sketch, _sketch.Sketcher):
+            raise ValueError("with tol, sketch must be a name or a factory: blocks of "
+                             "different sizes are drawn")
+        basis_cap = min(cap + oversample, min(m, n)) if cap < min(m, n) else cap
+        U, s, Vh = _fixed_accuracy(op, tol, cap, basis_cap, q, normalizer, sketch, rng)
+    else:
+        ell = min(k + oversample, min(m, n))
+        S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
+        if plan.path == "fused_power":
+            U, s, Vh = _fused_fixed_rank(op, k, S, q, normalizer, plan.lazy_u)
+        else:
+            U, s, Vh = svd_of_qb(*qb_of(op, S, q, normalizer, method), k)
+    if plan.transpose:
+        U, Vh = Vh.conj().T, U.conj().T
+    if isinstance(U, np.ndarray):   # else a lazy U, whose signs follow Vh's rows
+        U, Vh = fix_signs(U, Vh)
+        U = np.ascontiguousarray(U, dtype=op.dtype)
+    return _as_requested(SVDResult(U, s.astype(real_dtype(op.dtype)),
+                                   np.ascontiguousarray(Vh, dtype=op.dtype)),
+                         A, dask_input, compute)
+
+
+# -- the small SVD -----------------------------------------------------------------------------
+def svd_of_b(B, k):
+    """Top-k SVD of the l x n B. A wide B is first reduced by CholeskyQR of B^H = P R, so
+    LAPACK's SVD runs on the l x l R^H instead of a Householder bidiagonalization of B."""
+    if not np.all(np.isfinite(B)):
+        raise ValueError("A produced NaN or Inf in products (check the LinearOperator)")
+    ell, n = B.shape
+    if n > 2 * ell:
+        P, R = qr_factor(np.ascontiguousarray(B.conj().T))
+        Ub, s, Wh = small_svd(R.conj().T)
+        Vh = Wh[:k] @ P.conj().T
+    else:
+        Ub, s, Vh = small_svd(B)
+        Vh = Vh[:k]
+    return Ub[:, :k], s[:k], Vh
+
+
+def svd_of_qb(Q, B, k):
+    """Top-k SVD of Q B."""
+    Ub, s, Vh = svd_of_b(B, k)
+    return Q @ Ub, s, Vh
+
+
+# -- paths -------------------------------------------------------------------------------------
+def _fused_fixed_rank(op, k, S, q, normalizer, lazy):
+    """Top-k SVD of an A whose A^H A X reads A once: q reads for the power iterations, one for
+    B (see :func:`~randla.lowrank.qb.qb_from_right`). With ``lazy``, that last read gives the
+    triangular factor R of A X (TSQR over row panels) instead of A X itself, and
+    U = Q Ub = A (X R^-1 Ub) is returned unevaluated, so no m x l block is ever held (its
+    signs: the largest entry of each row of Vh is real positive); when R is ill-conditioned,
+    U is computed in memory instead."""
+    ell = S.shape[0]
+    X = power_right(op, S, q, normalizer)
+    if lazy:
+        C, R = op.gram_qr(X)
+        if R.shape[0] == ell and well_conditioned(R):
+            B = sla.solve_triangular(R, C.conj().T, trans="C", check_finite=False)
+            Ub, s, Vh = svd_of_b(B, k)
+            W, Vh = fix_signs_by_rows(X @ sla.solve_triangular(R, Ub, check_finite=False), Vh)
+            return op.lazy_matmat(W), s, Vh
+        # ill-conditioned (a numerically rank-deficient A X): U in memory, two more reads
+        Q = final_basis(np.asarray(op.matmat(X)), normalizer)
+        return svd_of_qb(Q, np.asarray(op.rmatmat(Q)).conj().T, k)
+    return svd_of_qb(*qb_from_right(op, X, normalizer), k)
+
+
+def _fixed_accuracy(op, tol, cap, basis_cap, q, normalizer, sketch, rng):
+    """The smallest rank r <= cap with ||A - Q B_r||_F <= tol ||A||_F (B_r: B's truncated
+    SVD) from randQB_EI's Q and B. The basis may grow past cap, up to basis_cap, so that a
+    capped result is accurate."""
+    Q, B, energy, total = qb_to_tolerance(op, tol, basis_cap, q, normalizer, sketch, rng)
+    if Q is None:  # A == 0: rank 0 meets any tol
+        return np.zeros((op.shape[0], 0), op.dtype), np.zeros(0), B
+    width = Q.shape[1]
+    target = tol ** 2 * total
+    U, s, Vh = svd_of_qb(Q, B, width)
+    # tail[r] = ||A - Q B_r||_F^2 = energy + sum_{i >= r} s_i^2
+    tail = max(energy, 0.0) + np.concatenate([np.cumsum((s.astype(np.float64) ** 2)[::-1])[::-1],
+                                              [0.0]])
+    met = np.nonzero(tail[:min(cap, width) + 1] <= target)[0]
+    if met.size == 0:
+        r = min(cap, width)
+        warnings.warn(f"rsvd: tol={tol} not reached at the maximum rank {cap}; returning rank "
+                      f"{r} (relative error ~{np.sqrt(tail[r] / (target / tol ** 2)):.3g})",
+                      UserWarning, stacklevel=3)
+    else:
+        r = max(int(met[0]), 1)
+    return U[:, :r], s[:r], Vh[:r]
+
+
+def _single_pass(op, k, ell, normalizer, sketch, rng):
+    """One read of A. Row panels (out of core): the range sketch A S^T and A^H (A S^T) in the
+    same read (:func:`~randla.lowrank.qb.qb_from_right`); otherwise the sketches of
+    :func:`sketchy_svd`."""
+    if not op.fused_gram:
+        return sketchy_svd(op.A if op.kind in ("dense", "sparse") else op, k, sketch=sketch,
+                           rng=rng)
+    S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
+    U, s, Vh = svd_of_qb(*qb_from_right(op, power_right(op, S, 0, normalizer), normalizer,
+                                        one_pass=True), k)
+    U, Vh = fix_signs(*_complete(U, Vh, k, rng))
+    s = np.concatenate([s, np.zeros(k - len(s), s.dtype)])
+    return SVDResult(U.astype(op.dtype, copy=False), s.astype(real_dtype(op.dtype)),
+                     Vh.astype(op.dtype, copy=False))
+
+
+def _complete(U, Vh, k, rng):
+    """Extend U and Vh^H to k orthonormal columns (a numerically rank-deficient A has fewer
+    than k directions to give; the extra singular values are zero)."""
+    r = U.shape[1]
+    if r == k:
+        return U, Vh
+    gen = check_random_state(rng)
+
+    def extend(B):
+        return np.hstack([B, householder(np.hstack([B, gen.standard_normal((B.shape[0], k - r))
+                                                    .astype(B.dtype)]))[:, r:]])
+    return extend(U), extend(Vh.conj().T).conj().T
+
+
+def _as_requested(result, A, dask_input, compute):
+    """A dask array A gets U as a dask array (chunked like A's rows) unless compute=True."""
+    if not dask_input or compute or not isinstance(result.U, np.ndarray):
+        return result
+    import dask.array as da
+    U = da.from_array(result.U, chunks=(A.chunks[0], -1))
+    return SVDResult(U, result.S, result.Vh)

@@ -1,0 +1,54 @@
+"""The door: any input becomes an :class:`~randla.operators.Operator`, validated once.
+
+Accepted: numpy arrays (memmaps included), scipy.sparse matrices, scipy LinearOperators, dask
+arrays, and h5py/zarr datasets.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .._validation import check_finite, working_dtype
+from .base import DenseOperator, Operator, SparseOperator
+from .chunked import DaskOperator, file_operator
+
+
+def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Operator:
+    """Wrap ``A`` as an :class:`Operator`, validating it.
+
+    Integer and bool arrays are promoted to float64 (documented); float32 and complex64 are kept.
+    Raises TypeError for non-numeric input and ValueError for NaN/Inf or a non-2-D shape.
+    """
+    if isinstance(A, Operator):
+        return A
+    if type(A).__module__.startswith("dask."):
+        return DaskOperator(A, name=name)
+    if isinstance(A, np.memmap) or type(A).__module__.split(".")[0] in ("h5py", "zarr"):
+        return file_operator(A, name=name)  # a file: row panels, one read per product
+    if isinstance(A, spla.LinearOperator):
+        if len(A.shape) != 2:
+            raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
+        return Operator(A, working_dtype(A.dtype, name))
+    if sp.issparse(A):
+        dtype = working_dtype(A.dtype, name)
+        A = A.astype(dtype, copy=False) if A.dtype != dtype else A
+        A = A.tocsr() if A.format not in ("csr", "csc") else A
+        if check_finite_values:
+            check_finite(A, name)
+        return SparseOperator(A, dtype)
+    if not isinstance(A, np.ndarray):
+        if not hasattr(A, "__array__") and not isinstance(A, (list, tuple)):
+            raise TypeError(f"{name} must be an array, a sparse matrix, a LinearOperator or a "
+                            f"dask array, got {type(A).__name__}")
+        A = np.asarray(A)
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
+    dtype = working_dtype(A.dtype, name)
+    if A.dtype != dtype:
+        A = A.astype(dtype)
+    # A finite sum proves every entry finite in one read without a boolean temporary of A's
+    # size; a non-finite sum (NaN/Inf, or overflow) gets the exact check.
+    if check_finite_values and not np.isfinite(np.sum(A)):
+        check_finite(A, name)
+    return DenseOperator(A, dtype)
