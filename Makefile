@@ -30,6 +30,7 @@ demo: $(STAMP)
 	$(VENV)/bin/randla demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check randla opu tests benchmarks
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.bench-installed

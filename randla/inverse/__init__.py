@@ -5,8 +5,7 @@
 - :mod:`randla.inverse.problems`: Hansen's Regularization Tools problems and image deblurring.
 """
 from . import problems
-from .regularize import (Spectrum, TikhonovResult, TSVDResult, choose_lambda, spectrum,
-                         tikhonov, tsvd)
+from .regularize import Spectrum, TikhonovResult, TSVDResult, choose_lambda, spectrum, tikhonov, tsvd
 
 __all__ = ["tsvd", "tikhonov", "spectrum", "choose_lambda", "Spectrum", "TikhonovResult",
            "TSVDResult", "problems"]

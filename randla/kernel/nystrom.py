@@ -18,8 +18,15 @@ import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
 from .. import sketch as _sketch
-from .._validation import (check_positive_int, check_random_state, check_rank, check_square,
-                           real_dtype, seed_from_rng)
+from .._validation import (
+    check_positive_int,
+    check_random_state,
+    check_rank,
+    check_square,
+    check_unit_interval,
+    real_dtype,
+    seed_from_rng,
+)
 from ..operators import as_operator
 from ..solvers import conjugate_gradients
 
@@ -285,8 +292,7 @@ def nystrom_pcg(A, b, mu, *, rank=None, tol=1e-8, maxiter=None, x0=None, initial
     if not np.all(np.isfinite(b)):
         raise ValueError("b contains NaN or Inf")
     b = b.astype(np.result_type(b.dtype, op.dtype), copy=False)
-    if not (isinstance(tol, numbers.Real) and 0 < tol < 1):
-        raise ValueError(f"tol must be in (0, 1), got {tol!r}")
+    tol = check_unit_interval(tol, "tol")
     maxiter = 10 * n if maxiter is None else check_positive_int(maxiter, "maxiter")
     if rank is None:
         max_rank = min(n, 2000) if max_rank is None else check_positive_int(max_rank, "max_rank")

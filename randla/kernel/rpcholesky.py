@@ -18,7 +18,14 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .._validation import check_finite, check_positive_int, check_random_state, working_dtype
+from .._validation import (
+    check_choice,
+    check_finite,
+    check_positive_int,
+    check_random_state,
+    check_square,
+    working_dtype,
+)
 from .nystrom import NystromApprox
 
 _METHODS = ("accelerated", "block", "simple", "greedy")
@@ -69,8 +76,7 @@ class _EntryReader:
             if A.ndim != 2:
                 raise ValueError(f"A must be 2-D, got shape {A.shape}")
             self.A, self.kind = A, "dense"
-        if self.A.shape[0] != self.A.shape[1]:
-            raise ValueError(f"A must be square (PSD), got shape {self.A.shape}")
+        check_square(self.A.shape, what="PSD")
         self.dtype = working_dtype(self.A.dtype, "A")
         if self.kind == "dense":
             check_finite(self.A, "A")
@@ -140,8 +146,7 @@ def rpcholesky(A, k, *, method="accelerated", block_size=None, rng=None) -> RPCh
     k = check_positive_int(k, "k")
     if k > N:
         raise ValueError(f"k must be <= N = {N}, got {k}")
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    check_choice(method, "method", _METHODS)
     if block_size is None:
         block_size = min(k, max(10, k // 10)) if method == "block" else min(k, 120)
     block_size = check_positive_int(block_size, "block_size")

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import sketch as _sketch
 from .._linalg import cholqr, fix_signs
-from .._validation import check_random_state, check_rank, real_dtype
+from .._validation import check_random_state, check_rank, check_square, real_dtype
 from ..operators import HermitianOperator, as_operator
 from ._params import check_iters, check_oversample
 from .range_finder import power, sketch_range
@@ -15,9 +15,7 @@ from .results import EighResult
 
 def check_hermitian(op, rng):
     """One random probe: ||A x - A^H x|| must be at rounding level."""
-    m, n = op.shape
-    if m != n:
-        raise ValueError(f"A must be square (Hermitian), got shape {op.shape}")
+    n = check_square(op.shape, what="Hermitian")
     x = check_random_state(rng).standard_normal((n, 1)).astype(op.dtype)
     ax, ahx = np.asarray(op.matmat(x)), np.asarray(op.rmatmat(x))
     scale = np.linalg.norm(ax) + np.linalg.norm(ahx)

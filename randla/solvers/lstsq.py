@@ -28,9 +28,11 @@ import scipy.sparse.linalg as spla
 from .. import sketch as _sketch
 from .._budget import rows_within
 from .._validation import (
+    check_choice,
     check_finite,
     check_positive_int,
     check_real,
+    check_unit_interval,
     real_dtype,
     seed_from_rng,
     working_dtype,
@@ -136,9 +138,8 @@ def lstsq(A, b, *, method="auto", sketch=None, ridge=0.0, tol=None, maxiter=None
     if m < n:
         raise ValueError(f"A must be overdetermined (m >= n) for lstsq, got shape {(m, n)}; "
                          "solve the transposed (minimum-norm) problem instead")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    tol = None if tol is None else _check_tol(tol)
+    check_choice(method, "method", METHODS)
+    tol = None if tol is None else check_unit_interval(tol, "tol")
     if maxiter is not None:
         maxiter = check_positive_int(maxiter, "maxiter")
     if method == "auto":
@@ -167,10 +168,6 @@ def _check_rhs(b, m):
 
 def _check_ridge(ridge):
     return check_real(ridge, "ridge")
-
-
-def _check_tol(tol):
-    return check_real(tol, "tol", low=0.0, high=1.0, low_open=True)
 
 
 def _choose_method(op):

@@ -12,7 +12,7 @@ import scipy.sparse.linalg as spla
 
 from .. import sketch as _sketch
 from .._budget import rows_within
-from .._validation import check_positive_int, check_random_state, real_dtype
+from .._validation import check_positive_int, check_random_state, check_square, real_dtype
 from ..operators import as_operator
 
 #: Sketch kinds whose test vectors are rotation invariant (the XTrace normalization needs it).
@@ -105,8 +105,7 @@ def square_operator(A, n=None, *, symmetric=False, name="A") -> _Counted:
         A = spla.LinearOperator((n, n), matvec=lambda x: np.asarray(func(np.ravel(x))),
                                 rmatvec=_no_adjoint, dtype=np.float64)
     op = as_operator(A, name)
-    if op.shape[0] != op.shape[1]:
-        raise ValueError(f"{name} must be square, got shape {op.shape}")
+    check_square(op.shape, name)
     if n is not None and check_positive_int(n, "n") != op.shape[0]:
         raise ValueError(f"n={n} does not match the size of {name}, {op.shape}")
     if op.is_complex:

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
+from .._validation import check_unit_interval
 from ._core import DiagResult, chunks, ct, finish, rowdot, run, sample_error, setup
 
 _COMMON = """    A : ndarray, scipy.sparse matrix, LinearOperator or callable, shape (n, n)
@@ -210,9 +211,7 @@ def na_hutchpp(A, m=None, *, tol=None, atol=None, sketch="rademacher", normalize
     >>> bool(abs(t - np.trace(A)) < 0.05 * np.trace(A))
     True
     """
-    for value, label in ((c1, "c1"), (c2, "c2")):
-        if not 0 < value < 1:
-            raise ValueError(f"{label} must be in (0, 1), got {value!r}")
+    c1, c2 = check_unit_interval(c1, "c1"), check_unit_interval(c2, "c2")
     if c1 + c2 >= 1:
         raise ValueError(f"c1 + c2 must be < 1, got {c1 + c2}")
     op, vectors, m, adaptive = setup(A, m, tol, atol, n, sketch, normalize, rng, 3,

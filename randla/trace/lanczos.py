@@ -13,7 +13,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._budget import rows_within
-from .._validation import check_positive_int
+from .._validation import check_choice, check_positive_int
 from ._core import TraceResult, run, sample_error, setup
 
 _FUNCTIONS = {
@@ -205,8 +205,7 @@ def slq(A, f, m=None, *, degree=30, tol=None, atol=None, reorth="full", sketch="
     (600, True)
     """
     func, positive = _resolve_function(f)
-    if reorth not in _REORTH:
-        raise ValueError(f"reorth must be one of {_REORTH}, got {reorth!r}")
+    check_choice(reorth, "reorth", _REORTH)
     degree = check_positive_int(degree, "degree")
     op, vectors, m, adaptive = setup(A, m, tol, atol, n, sketch, normalize, rng, 1,
                                      symmetric=True, default_cap=lambda size: degree * size)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from test_lowrank import orthonormal, spectral_error, with_spectrum
+from test_rsvd import orthonormal, spectral_error, with_spectrum
 
 import randla
 from randla._linalg import cholqr, householder, orthonormalize
