@@ -8,11 +8,15 @@ that to cond(Y) ~ u^(-1); numerically rank-deficient blocks fall back to Househo
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import blas
 
 NORMALIZERS = ("auto", "qr", "lu", "cholqr", "none")
+#: A float64 sum of squares below this may have lost entries to underflow: rescale.
+_SMALL_SUM_SQ = 1e-200
 
 # A CholeskyQR pass whose R has a diagonal ratio below this was applied to an almost
 # orthonormal block, so its output is orthonormal to ~100 u and no further pass is needed.
@@ -179,3 +183,21 @@ def fix_signs(U, Vh):
     phase = phase / np.where(np.abs(phase) == 0, 1, np.abs(phase))
     phase = np.where(np.abs(phase) == 0, 1, phase)
     return U * phase.conj(), Vh * phase[:, None]
+
+
+def fro_norm(x) -> float:
+    """||x||_F of an array, accumulated in float64, without overflow or underflow: entries of
+    1e200 or 1e-170 give their norm, not inf or 0 (the sum of squares is rescaled by the
+    largest entry only when it is out of range, so the common case is one BLAS dot)."""
+    x = np.asarray(x)
+    parts = [np.ascontiguousarray(p, dtype=np.float64).ravel()
+             for p in ((x.real, x.imag) if x.dtype.kind == "c" else (x,))]
+    with np.errstate(over="ignore", under="ignore"):  # both are handled below
+        total = sum(float(np.dot(p, p)) for p in parts)
+    if math.isfinite(total) and total > _SMALL_SUM_SQ:
+        return math.sqrt(total)
+    scale = max((float(np.max(np.abs(p), initial=0.0)) for p in parts), default=0.0)
+    if scale == 0.0 or not math.isfinite(scale):
+        return scale
+    return scale * math.sqrt(sum(float(np.dot(p / scale, p / scale)) for p in parts))
+

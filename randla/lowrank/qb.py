@@ -6,13 +6,15 @@ from A^H A X and A X read together (one pass) where that is accurate.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg as sla
 
 from .. import sketch as _sketch
-from .._linalg import cholqr, final_basis, householder, project_out, small_svd
+from .._linalg import cholqr, final_basis, fro_norm, householder, project_out, small_svd
 from .._validation import check_choice, check_random_state, real_dtype
-from ..operators import CenteredOperator, Operator, as_operator
+from ..operators import CenteredOperator, Operator, ResidualOperator, as_operator
 from ._params import METHODS
 from .range_finder import _setup, find_range, power, sketch_range
 from .results import QBResult
@@ -82,19 +84,30 @@ def krylov_qb(op, S, q):
     return np.hstack(Qs), np.hstack(Zs).conj().T
 
 
-def fro_norm_sq(op) -> float:
-    """||A||_F^2: from the operator when it knows it, else by products with identity blocks
-    on the shorter side (as costly as forming A, but exact)."""
+def operator_fro_norm(op: Operator) -> float:
+    """||A||_F: from the operator when it knows it, else by products with identity blocks
+    on the shorter side (as costly as forming A, but exact). NaN or Inf in A's products is an
+    error: a norm that is not finite cannot certify anything."""
     norm = op.fro_norm()
-    if norm is not None:
-        return float(norm) ** 2
-    m, n = op.shape
-    side, size = (op.matmat, n) if n <= m else (op.rmatmat, m)
-    total = 0.0
-    for j in range(0, size, 256):
-        eye = np.eye(size, min(256, size - j), -j, dtype=op.dtype)
-        total += float(np.linalg.norm(side(eye)) ** 2)
-    return total
+    if norm is None:
+        m, n = op.shape
+        side, size = (op.matmat, n) if n <= m else (op.rmatmat, m)
+        norm = math.hypot(*(fro_norm(side(np.eye(size, min(256, size - j), -j, dtype=op.dtype)))
+                            for j in range(0, size, 256)))
+    if not math.isfinite(norm):
+        raise ValueError("A produced NaN or Inf in products (check the data or the LinearOperator)")
+    return float(norm)
+
+
+def residual_fro_norm(op: Operator, Q, B) -> float:
+    """||A - Q B||_F measured through products (exact, as costly as forming A once)."""
+    return operator_fro_norm(ResidualOperator(op, Q, np.ones(Q.shape[1], real_dtype(op.dtype)), B))
+
+
+def energy_floor(dtype) -> float:
+    """Below this, ||A - QB||_F^2 / ||A||_F^2 tracked as 1 - ||B||_F^2 / ||A||_F^2 is rounding
+    noise: the subtraction carries errors of a few units of roundoff."""
+    return 50 * np.finfo(dtype).eps
 
 
 def qb_of(op: Operator, S, q: int, normalizer: str, method: str) -> QBResult:
@@ -148,15 +161,18 @@ def qb(A, l, *, power_iters=None, method="power", sketch="gaussian", normalizer=
 def qb_to_tolerance(op: Operator, tol: float, basis_cap: int, q: int, normalizer: str, sketch,
                     rng):
     """randQB_EI (Yu, Gu, Li 2018): grow Q and B = Q^H A block by block; the residual energy
-    ||A - QB||_F^2 = ||A||_F^2 - ||B||_F^2 is tracked without forming A - QB. Stops when it
-    is below tol^2 ||A||_F^2 or the basis has ``basis_cap`` columns.
+    ||A - QB||_F^2 = ||A||_F^2 - ||B||_F^2 is tracked without forming A - QB, relative to
+    ||A||_F^2 (so that A scaled by 1e200 or 1e-170 neither overflows nor underflows). Stops when
+    it is below tol^2 or the basis has ``basis_cap`` columns. A tol too small for that
+    subtraction to resolve (:func:`energy_floor`) is checked on the measured ||A - QB||_F.
 
-    Returns ``(Q, B, residual, total)``: Q is None for A == 0; ``residual`` is the tracked
-    ||A - Q B||_F^2 and ``total`` ||A||_F^2."""
+    Returns ``(Q, B, residual, total)``: Q is None for A == 0; ``residual`` is
+    ||A - Q B||_F^2 / ||A||_F^2 (tracked, or measured) and ``total`` is ||A||_F."""
     gen = check_random_state(rng)
     n = op.shape[1]
-    total = energy = fro_norm_sq(op)
-    target = tol ** 2 * energy
+    total = operator_fro_norm(op)
+    energy, target = (1.0 if total > 0 else 0.0), tol ** 2
+    floor = energy_floor(real_dtype(op.dtype))
     Q, B = None, np.zeros((0, n), dtype=op.dtype)
     width = 0
     while width < basis_cap and energy > target:
@@ -167,7 +183,10 @@ def qb_to_tolerance(op: Operator, tol: float, basis_cap: int, q: int, normalizer
         Bi = np.asarray(op.rmatmat(Qi)).conj().T
         Q = Qi if Q is None else np.hstack([Q, Qi])
         B = np.vstack([B, Bi])
-        energy -= float(np.linalg.norm(Bi.astype(np.complex128 if op.is_complex else np.float64))
-                        ** 2)
+        if not np.all(np.isfinite(Bi)):
+            raise ValueError("A produced NaN or Inf in products (check the data or the LinearOperator)")
+        energy -= (fro_norm(Bi) / total) ** 2
         width += b
+        if energy <= max(target, floor) and target < floor:  # tracked value is noise here
+            energy = (residual_fro_norm(op, Q, B) / total) ** 2
     return Q, B, energy, total

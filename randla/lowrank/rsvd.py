@@ -31,6 +31,7 @@ from .._validation import (
     check_unit_interval,
     real_dtype,
 )
+from ..exceptions import AccuracyWarning
 from ..operators import AdjointOperator, CenteredOperator, Operator, as_operator
 from ._params import METHODS, check_iters, check_oversample
 from .qb import qb_from_right, qb_of, qb_to_tolerance, well_conditioned
@@ -285,17 +286,17 @@ def _fixed_accuracy(op, tol, cap, basis_cap, q, normalizer, sketch, rng):
     if Q is None:  # A == 0: rank 0 meets any tol
         return np.zeros((op.shape[0], 0), op.dtype), np.zeros(0), B
     width = Q.shape[1]
-    target = tol ** 2 * total
     U, s, Vh = svd_of_qb(Q, B, width)
-    # tail[r] = ||A - Q B_r||_F^2 = energy + sum_{i >= r} s_i^2
-    tail = max(energy, 0.0) + np.concatenate([np.cumsum((s.astype(np.float64) ** 2)[::-1])[::-1],
-                                              [0.0]])
-    met = np.nonzero(tail[:min(cap, width) + 1] <= target)[0]
+    # tail[r] = ||A - Q B_r||_F^2 / ||A||_F^2 = energy + sum_{i >= r} (s_i / ||A||_F)^2
+    rel = s.astype(np.float64) / total
+    tail = max(energy, 0.0) + np.concatenate([np.cumsum((rel ** 2)[::-1])[::-1], [0.0]])
+    met = np.nonzero(tail[:min(cap, width) + 1] <= tol ** 2)[0]
     if met.size == 0:
         r = min(cap, width)
-        warnings.warn(f"rsvd: tol={tol} not reached at the maximum rank {cap}; returning rank "
-                      f"{r} (relative error ~{np.sqrt(tail[r] / (target / tol ** 2)):.3g})",
-                      UserWarning, stacklevel=3)
+        why = (f"the maximum rank {cap}" if r == cap else
+               f"rank {r}: below ~sqrt(machine epsilon) the {real_dtype(op.dtype)} data cannot carry it")
+        warnings.warn(f"rsvd: tol={tol} not reached at {why}; returning rank {r} (relative "
+                      f"error ~{np.sqrt(tail[r]):.3g})", AccuracyWarning, stacklevel=3)
     else:
         r = max(int(met[0]), 1)
     return U[:, :r], s[:r], Vh[:r]

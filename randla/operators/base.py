@@ -5,9 +5,12 @@ An operator also states what its products cost (:attr:`Operator.fused_gram`,
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._budget import rows_within
+from .._linalg import fro_norm
 
 
 class Operator:
@@ -81,6 +84,10 @@ class Operator:
         """||A||_F, or None when it is not available without extra passes."""
         return None
 
+    def deviation_norm(self, mu):
+        """||A - 1 mu^T||_F computed directly (no cancellation), or None when not available."""
+        return None
+
 
 class DenseOperator(Operator):
     kind = "dense"
@@ -102,10 +109,16 @@ class DenseOperator(Operator):
         return self.A.mean(axis=0)
 
     def fro_norm(self):
-        # Accumulate in float64 by row blocks: single precision sums lose digits on big arrays.
+        return self._row_block_norm(lambda block: block)
+
+    def deviation_norm(self, mu):
+        return self._row_block_norm(lambda block: block - mu)
+
+    def _row_block_norm(self, f):
+        """||f(A)||_F by row blocks (f applied to each), accumulated in float64 without
+        overflow: single precision sums lose digits on big arrays."""
         step = rows_within(1 << 22, self.shape[1])  # 4 Mi entries: 32 MiB of float64
-        return float(np.sqrt(sum(_sum_squares(self.A[i:i + step])
-                                 for i in range(0, self.shape[0], step))))
+        return math.hypot(*(fro_norm(f(self.A[i:i + step])) for i in range(0, self.shape[0], step)))
 
 
 class SparseOperator(DenseOperator):
@@ -123,14 +136,14 @@ class SparseOperator(DenseOperator):
         return np.asarray(self.A.mean(axis=0)).ravel()
 
     def fro_norm(self):
-        return float(np.sqrt(_sum_squares(self.A.data)))
+        return fro_norm(self.A.data)  # as_operator sums duplicate entries first
 
-
-def _sum_squares(block) -> float:
-    """sum |a_ij|^2 accumulated in float64."""
-    parts = (block.real, block.imag) if block.dtype.kind == "c" else (block,)
-    return sum(float(np.vdot(p64, p64)) for p64 in
-               (np.ascontiguousarray(p, dtype=np.float64).ravel() for p in parts))
+    def deviation_norm(self, mu):
+        # each stored a_ij contributes |a_ij - mu_j|^2, each implicit zero |mu_j|^2
+        A = self.A.tocsc()
+        stored = fro_norm(A.data - np.repeat(mu, np.diff(A.indptr)))
+        zeros = fro_norm(np.sqrt(self.shape[0] - np.diff(A.indptr)) * np.abs(mu))
+        return math.hypot(stored, zeros)
 
 
 class _Wrapped(Operator):

@@ -16,10 +16,13 @@ Passes over A (each chunk read once per pass):
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg as sla
 
 from .._dask import add, compute, conj_t, dense, offsets, one_blas_thread, sum_in_order
+from .._linalg import fro_norm
 from .._validation import working_dtype
 from ..io import ArrayRows, as_panels
 from ..sketch.dask import sketch_left_chunk, sketch_right_chunk
@@ -64,9 +67,9 @@ def _column_sums(a):
     return dense(a).sum(axis=0)
 
 
-def _sq_norm(a):
+def _norm(a, mu=None):
     a = dense(a)
-    return float(np.linalg.norm(a)) ** 2
+    return fro_norm(a if mu is None else a - mu)
 
 
 def _check_finite_result(x, name):
@@ -205,9 +208,15 @@ class DaskOperator(Operator):
         return np.concatenate(self.run(*cols)) / self.shape[0]
 
     def fro_norm(self):
+        return self.deviation_norm(None)
+
+    def deviation_norm(self, mu):
         from dask import delayed
-        total = sum_in_order(delayed(_sq_norm, pure=True)(b) for b in self.blocks.ravel())
-        return float(np.sqrt(self.run(total)[0]))
+        cols = self.col_slices()
+        total = sum_in_order((delayed(_norm, pure=True)(b, None if mu is None else mu[cols[j]])
+                              for row in self.blocks for j, b in enumerate(row)),
+                             combine=math.hypot)
+        return float(self.run(total)[0])
 
 
 def file_operator(A, name: str = "A") -> DaskOperator:

@@ -34,6 +34,9 @@ def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Oper
         dtype = working_dtype(A.dtype, name)
         A = A.astype(dtype, copy=False) if A.dtype != dtype else A
         A = A.tocsr() if A.format not in ("csr", "csc") else A
+        if not A.has_canonical_format:  # duplicate entries: their sum is the entry
+            A = A.copy()
+            A.sum_duplicates()
         if check_finite_values:
             check_finite(A, name)
         return SparseOperator(A, dtype)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._linalg import fro_norm
 from .base import Operator, _Wrapped
 
 
@@ -50,12 +51,18 @@ class CenteredOperator(_Wrapped):
         return np.zeros(self.shape[1], dtype=self.dtype)
 
     def fro_norm(self):
+        direct = self.A.deviation_norm(self.mean)
+        if direct is not None:
+            return direct
         total = self.A.fro_norm()
         if total is None:
             return None
-        # ||A - 1 mu^T||_F^2 = ||A||_F^2 - m ||mu||^2 (rounding can make it slightly negative).
-        return float(np.sqrt(max(total ** 2 - self.shape[0] * np.vdot(self.mean, self.mean).real,
-                                 0.0)))
+        # ||A - 1 mu^T||_F^2 = ||A||_F^2 - m ||mu||^2 cancels when the means dominate: then
+        # the norm is not known to working accuracy, and None makes callers measure it
+        offset = np.sqrt(self.shape[0]) * fro_norm(self.mean)
+        if offset > 0.5 * total:
+            return None
+        return float((total - offset) * (total + offset)) ** 0.5
 
 
 class ResidualOperator(_Wrapped):
