@@ -168,6 +168,23 @@ def nystrom(A, k, *, sketch_size=None, sketch="gaussian", rng=None, rank=None) -
     return _nystrom_from_sketch(Omega, Y, k)
 
 
+def _check_psd_core(Omega, Y, eps):
+    """Refuse an A that is not Hermitian positive semidefinite, from what the sketch already
+    gives: the core Omega^H A Omega must be Hermitian and have no eigenvalue below rounding
+    level (sqrt(eps) relative; rounding leaves ~l eps). Indefinite or non-symmetric input would
+    otherwise give a confident, wrong approximation."""
+    core = Omega.conj().T @ Y
+    scale = np.sqrt(eps) * float(np.linalg.norm(Omega) * np.linalg.norm(Y))
+    if np.linalg.norm(core - core.conj().T) > scale:
+        raise ValueError("A must be Hermitian (symmetric if real) positive semidefinite: "
+                         "Omega^H A Omega is not Hermitian for the random test matrix Omega")
+    low = float(np.linalg.eigvalsh(0.5 * (core + core.conj().T))[0])
+    if low < -scale:
+        raise ValueError("A must be positive semidefinite: Omega^H A Omega has the negative "
+                         f"eigenvalue {low:.3g} for the random test matrix Omega (use "
+                         "randla.reigh for indefinite Hermitian matrices)")
+
+
 def _nystrom_from_sketch(Omega, Y, rank, eigvals_only=False):
     """The shifted Nystrom approximation from the test matrix Omega and the sketch Y = A Omega
     (with ``eigvals_only``, just its eigenvalues, from the small Gram matrix E^H E)."""
@@ -175,6 +192,7 @@ def _nystrom_from_sketch(Omega, Y, rank, eigvals_only=False):
     dtype = np.result_type(Y.dtype, Omega.dtype)
     Y = Y.astype(dtype, copy=False)
     eps = np.finfo(real_dtype(dtype)).eps
+    _check_psd_core(Omega, Y, eps)
     nu = float(np.sqrt(n) * eps * np.linalg.norm(Y))  # a Python float keeps float32
     if nu == 0:  # A Omega = 0: the approximation is zero
         U = np.linalg.qr(Omega.astype(dtype))[0][:, :rank]

@@ -78,7 +78,7 @@ class _EntryReader:
             self.A, self.kind = A, "dense"
         check_square(self.A.shape, what="PSD")
         self.dtype = working_dtype(self.A.dtype, "A")
-        if self.kind == "dense":
+        if self.kind in ("dense", "sparse"):
             check_finite(self.A, "A")
 
     def diagonal(self):
@@ -209,7 +209,12 @@ class _State:
         self.F[:, self.cols:self.cols + r] = Fnew
         self.cols += r
         self.pivots.extend(int(i) for i in idx)
-        self.d = np.maximum(self.d - np.einsum("ij,ij->i", Fnew.conj(), Fnew).real, 0.0)
+        d = self.d - np.einsum("ij,ij->i", Fnew.conj(), Fnew).real
+        if d.min(initial=0.0) < -self.floor:  # a PSD residual keeps a non-negative diagonal
+            raise ValueError("A must be positive semidefinite: after "
+                             f"{self.cols} pivots the residual has the diagonal entry "
+                             f"{d.min():.3g} < 0 (use randla.reigh for indefinite matrices)")
+        self.d = np.maximum(d, 0.0)
         self.d[np.asarray(idx, dtype=np.intp)] = 0.0
 
     def result(self):
