@@ -78,14 +78,21 @@ class _Counted:
 
     def matmat(self, X):
         self.matvecs += X.shape[1]
-        return np.asarray(self.op.matmat(X))
+        return _finite(np.asarray(self.op.matmat(X)))
 
     def rmatmat(self, X):
         """A^T X (A X when A was declared symmetric)."""
         if self.symmetric:
             return self.matmat(X)
         self.matvecs += X.shape[1]
-        return np.asarray(self.op.rmatmat(X))
+        return _finite(np.asarray(self.op.rmatmat(X)))
+
+
+def _finite(Y):
+    # a NaN or Inf in one product makes every estimate NaN: say where it came from instead
+    if not np.all(np.isfinite(Y)):
+        raise ValueError("A produced NaN or Inf in products (check the data or the LinearOperator)")
+    return Y
 
 
 def _no_adjoint(x):
@@ -113,13 +120,17 @@ def square_operator(A, n=None, *, symmetric=False, name="A") -> _Counted:
     return _Counted(op, symmetric)
 
 
-def check_budget(m, tol, atol, n, minimum, name="m"):
-    """Validate ``m`` (fixed budget, or the cap when ``tol``/``atol`` is given)."""
+#: Matvecs used when neither m nor tol is given: min(n, 100), as imate and PyLops default to a
+#: fixed number of probes (stochastic Lanczos quadrature: ``degree`` times min(n, 20) probes).
+DEFAULT_MATVECS = 100
+
+
+def check_budget(m, tol, atol, n, minimum, name="m", default=None):
+    """Validate ``m`` (fixed budget, or the cap when ``tol``/``atol`` is given); without either,
+    the budget ``default`` (min(n, DEFAULT_MATVECS) when None)."""
     adaptive = tol is not None or atol is not None
     if m is None:
-        if not adaptive:
-            raise ValueError("give a number of matvecs m or a tolerance tol")
-        m = max(minimum, n)
+        m = max(minimum, n if adaptive else (min(n, DEFAULT_MATVECS) if default is None else default))
     m = check_positive_int(m, name)
     if m < minimum:
         raise ValueError(f"{name} must be >= {minimum} for this estimator, got {m}")
@@ -130,14 +141,16 @@ def check_budget(m, tol, atol, n, minimum, name="m"):
 
 
 def setup(A, m, tol, atol, n, sketch, normalize, rng, minimum, *, symmetric=False,
-          default_cap=None):
+          default_cap=None, default_budget=None):
     """Validate the arguments every estimator takes: (counted operator, test vectors, budget,
-    adaptive?)."""
+    adaptive?). ``default_cap(n)``: the budget cap with a tolerance; ``default_budget(n)``: the
+    budget with neither m nor a tolerance."""
     op = square_operator(A, n, symmetric=symmetric)
     size = op.shape[0]
     if m is None and (tol is not None or atol is not None) and default_cap is not None:
         m = max(minimum, default_cap(size))
-    m, adaptive = check_budget(m, tol, atol, size, minimum)
+    m, adaptive = check_budget(m, tol, atol, size, minimum,
+                               default=None if default_budget is None else default_budget(size))
     vectors = TestVectors(sketch, size, rng, op.dtype, normalize)
     return op, vectors, m, adaptive
 

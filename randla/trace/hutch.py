@@ -14,7 +14,8 @@ from ._core import DiagResult, chunks, ct, finish, rowdot, run, sample_error, se
 _COMMON = """    A : ndarray, scipy.sparse matrix, LinearOperator or callable, shape (n, n)
         A real square matrix, or a function ``x -> A @ x`` for vectors of length ``n``.
     m : int, optional
-        Number of products with A to spend. With ``tol``/``atol`` it is the cap (default n).
+        Number of products with A to spend. With ``tol``/``atol`` it is the cap (default n);
+        with neither, min(n, 100).
     tol, atol : float, optional
         Adaptive mode: stop when the estimator's own error estimate is at most
         ``max(atol, tol * |estimate|)``; the budget grows by doubling.
@@ -175,7 +176,10 @@ class _NAHutchPP:
 
     def estimate(self):
         # A_hat = Z (S^H Z)^+ W^H with Z = A R, W = A^H S: a two-sided sketch of A.
-        X = np.linalg.pinv(ct(self.S) @ self.Z)
+        # the cutoff of the working precision: float64's (numpy's default) keeps the rounding
+        # noise of float32 products as signal (rank-5 A, float32: 5e-2 error instead of 1e-7)
+        core = ct(self.S) @ self.Z
+        X = np.linalg.pinv(core, rcond=max(core.shape) * np.finfo(core.dtype).eps * 10)
         low = np.trace(X @ (ct(self.W) @ self.Z)).real
         GZ = ct(self.G) @ self.Z
         WG = ct(self.W) @ self.G

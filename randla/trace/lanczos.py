@@ -208,7 +208,8 @@ def slq(A, f, m=None, *, degree=30, tol=None, atol=None, reorth="full", sketch="
     check_choice(reorth, "reorth", _REORTH)
     degree = check_positive_int(degree, "degree")
     op, vectors, m, adaptive = setup(A, m, tol, atol, n, sketch, normalize, rng, 1,
-                                     symmetric=True, default_cap=lambda size: degree * size)
+                                     symmetric=True, default_cap=lambda size: degree * size,
+                                     default_budget=lambda size: degree * min(size, 20))
     if m < degree:
         raise ValueError(f"m must be >= degree = {degree} (one test vector), got {m}")
     state = _SLQ(op, vectors, func, positive, min(degree, op.shape[0]), reorth)
