@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib
 
+from ._numba_cache import choose_cache_dir
 from .exceptions import AccuracyWarning
+
+choose_cache_dir()
 
 __version__ = "0.1.0"
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opu import Medium
 from opu.medium import STREAM_IMAG, STREAM_REAL

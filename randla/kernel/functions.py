@@ -27,6 +27,7 @@ import scipy.sparse.linalg as spla
 from numba import njit, prange
 
 from .._budget import PANEL_BYTES, rows_within
+from .._numba import parallel_njit
 from .._validation import check_finite
 
 #: Memory one evaluated block of kernel entries may take, in bytes.
@@ -52,7 +53,7 @@ def _radial(code, d2, r):
     return (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * np.exp(-_SQRT5 * r)
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit()
 def _finish_block(G, xx, yy, code, coef0, degree):
     """Turn G = X Y^T (inputs already scaled by 1/bandwidth) into kernel values, in place.
     Used for the kernels that are smooth in the squared distance or the inner product. One loop
@@ -72,7 +73,7 @@ def _finish_block(G, xx, yy, code, coef0, degree):
                 G[i, j] = _radial(code, max(xx[i] + yy[j] - 2.0 * G[i, j], 0.0), 0.0)
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit()
 def _distance_block(X, Y, code, out):
     """out[i, j] = kernel of the distance between X[i] and Y[j], computed from the differences
     (no cancellation: kernels with a kink at r = 0 need r itself accurate, not only r^2)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_positive_int, check_random_state, real_dtype
+from .._validation import check_finite, check_positive_int, check_random_state, real_dtype, working_dtype
 from ..operators import ResidualOperator, as_operator
 from .results import ErrorEstimate
 from .rsvd import rsvd
@@ -50,6 +50,9 @@ def estimate_error(A, U, s, Vh, *, n_probes=10, n_iter=4, rng=None):
     if U.shape != (m, r) or Vh.shape != (r, n):
         raise ValueError(f"U, s, Vh must have shapes (m, r), (r,), (r, n) with (m, n) = {(m, n)},"
                          f" got {U.shape}, {s.shape}, {Vh.shape}")
+    for value, name in ((U, "U"), (s, "s"), (Vh, "Vh")):
+        working_dtype(value.dtype, name)
+        check_finite(value, name)
     n_probes = check_positive_int(n_probes, "n_probes")
     n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
     gen = check_random_state(rng)
@@ -59,6 +62,8 @@ def estimate_error(A, U, s, Vh, *, n_probes=10, n_iter=4, rng=None):
     if E.is_complex:  # circular complex probes: P(|z| < t) <= t^2, stronger than the real case
         W = (W + 1j * gen.standard_normal((n, n_probes))) / np.sqrt(2)
     EW = np.asarray(E.matmat(W.astype(E.dtype)))
+    if not np.all(np.isfinite(EW)):
+        raise ValueError("A produced NaN or Inf in products (check the data or the LinearOperator)")
     norms = np.linalg.norm(EW.astype(np.result_type(EW.dtype, np.float64)), axis=0)
     bound = 10 * np.sqrt(2 / np.pi) * float(norms.max())
     estimate = float((norms / np.linalg.norm(W, axis=0)).max())

@@ -16,6 +16,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
+from .._numba import parallel_njit
+
 #: Philox stream of every matrix drawn from the generator, in one table so that no two share
 #: one: a new kind of random matrix takes the next free number here.
 STREAMS = {
@@ -275,7 +277,7 @@ def _scatter_partial(dst, z, k, r):
             dst[r + t] = z[t, k]
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@parallel_njit(error_model="numpy")
 def fill_normal(out, seed, stream, row0, col0, scale):
     """out[c, r] = scale * N(0, 1) entry (row0 + r, col0 + c) of the stream.
 
@@ -302,7 +304,7 @@ def fill_normal(out, seed, stream, row0, col0, scale):
                          j & _MASK32, j >> _S32, st, k0, k1, scale)
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit()
 def fill_sign(out, seed, stream, row0, col0, scale):
     """out[c, r] = scale * (+-1) entry (row0 + r, col0 + c): one bit of Philox output each."""
     ncols, nrows = out.shape
@@ -325,7 +327,7 @@ def fill_sign(out, seed, stream, row0, col0, scale):
                 r += 1
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit()
 def fill_uniform_int(out, seed, stream, col0, high):
     """out[c, q] = integer uniform in [0, high) for (draw q, column col0 + c), by 64-bit
     multiply-shift of one Philox word (bias < high / 2**32, negligible for high << 2**32)."""
@@ -400,7 +402,7 @@ def _insertion_sort(a):
         a[j + 1] = v
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit()
 def fill_choice(out, seed, stream, col0, high):
     """out[c] = ``out.shape[1]`` distinct integers of [0, high), sorted, drawn uniformly for
     column col0 + c (a uniform random subset per column; needs out.shape[1] <= high)."""

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
+from .._numba import parallel_njit
 from .._validation import check_positive_int
 from . import rng as _rng
 from .base import Sketcher
@@ -191,7 +192,7 @@ def _add_row(Y, r, X, j, sign, c0, w):
             Y[r, cc] -= X[j, cc]
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit()
 def _add_rowmajor(rows, signs, X, Y, tile):
     """Row-major X: each thread owns column tiles of Y (kept in L2) and of X, so no races."""
     n, p = X.shape
@@ -204,7 +205,7 @@ def _add_rowmajor(rows, signs, X, Y, tile):
                 _add_row(Y, rows[j, q], X, j, signs[j, q], c0, w)
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit()
 def _add_colmajor(rows, signs, X, Y, panel, jb):
     """Column-major X: each thread takes panels of columns, copies blocks of jb rows of the
     panel into a small row-major buffer (a transpose in cache) and accumulates a private
@@ -230,7 +231,7 @@ def _add_colmajor(rows, signs, X, Y, panel, jb):
                 Y[r, np.uint64(c0 + c)] += acc[r, c]
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit()
 def _add_csc(rows, signs, indptr, indices, data, Yt):
     """CSC X: Yt[c] += B @ X[:, c], one column of X per iteration, no races."""
     k = rows.shape[1]
@@ -245,7 +246,7 @@ def _add_csc(rows, signs, indptr, indices, data, Yt):
                     Yt[c, rows[j, q]] -= v
 
 
-@njit(parallel=True, cache=True)
+@parallel_njit()
 def _add_csr(rows, signs, indptr, indices, data, Y, nparts):
     """CSR X (indptr already offset to the rows of this pass): each part owns a range of rows
     of Y and walks all of X, so no races; every entry sums over j in order whatever the parts."""

@@ -67,3 +67,17 @@ def test_nan_from_a_linear_operator_is_reported():
                              rmatvec=lambda y: np.full(8, np.nan), dtype=np.float64)
     with pytest.raises(ValueError, match="NaN or Inf"):
         randla.rsvd(op, 2, rng=0)
+
+
+def test_estimate_error_names_the_factor_with_nan():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((30, 20))
+    U, s, Vh = np.linalg.svd(A, full_matrices=False)
+    for name, args in (("U", (U * np.nan, s, Vh)), ("s", (U, s * np.nan, Vh)),
+                       ("Vh", (U, s, Vh * np.inf))):
+        with pytest.raises(ValueError, match=f"^{name} contains NaN"):
+            randla.estimate_error(A, *args, n_iter=0)
+    L = spla.LinearOperator((30, 20), matvec=lambda x: np.full(30, np.nan),
+                            rmatvec=lambda y: np.full(20, np.nan), dtype=float)
+    with pytest.raises(ValueError, match="A produced NaN"):
+        randla.estimate_error(L, U, s, Vh, n_iter=0)
