@@ -49,6 +49,8 @@ def working_dtype(dtype, name: str = "A") -> np.dtype:
     (documented: there is no integer SVD). Anything else is rejected.
     """
     dtype = np.dtype(dtype)
+    if dtype.kind in "biufc" and not dtype.isnative:  # big-endian data computes in native order
+        dtype = dtype.newbyteorder("=")
     if dtype in (np.float32, np.float64, np.complex64, np.complex128):
         return dtype
     if dtype.kind in "biu":

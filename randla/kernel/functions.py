@@ -115,6 +115,9 @@ def _check_points(X, name, dtype=None):
     if X.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array of points (n_points, n_features), "
                          f"got shape {X.shape}")
+    if min(X.shape) == 0:
+        raise ValueError(f"{name} must hold at least one point with at least one feature, "
+                         f"got shape {X.shape}")
     if X.dtype.kind == "c":
         raise TypeError(f"{name} must be real, got dtype {X.dtype}")
     if X.dtype.kind not in "fiub" or X.dtype == np.float16:
@@ -210,7 +213,11 @@ class KernelMatrix(spla.LinearOperator):
         self.params = {"bandwidth": float(bandwidth), "nu": nu, "degree": int(degree),
                        "coef0": float(coef0)}
         self._Xs = self.X / self.X.dtype.type(bandwidth)
-        self._sq = np.einsum("ij,ij->i", self._Xs, self._Xs)
+        with np.errstate(over="ignore"):
+            self._sq = np.einsum("ij,ij->i", self._Xs, self._Xs)
+        if not np.all(np.isfinite(self._sq)):
+            raise ValueError(f"bandwidth={bandwidth!r} is too small for these points: "
+                             "(||x|| / bandwidth)^2 overflows; rescale X or raise the bandwidth")
         n = self.X.shape[0]
         super().__init__(dtype=self.X.dtype, shape=(n, n))
 

@@ -118,6 +118,9 @@ class SketchySVD:
 
     def update(self, H, row_start=0, col_start=0):
         """Add the block H (dense or sparse) to A at ``A[row_start:, col_start:]``."""
+        return self._update(H, row_start, col_start, "H")
+
+    def _update(self, H, row_start, col_start, name):
         if not sp.issparse(H):
             H = np.asarray(H)
             if H.ndim == 1:
@@ -135,14 +138,14 @@ class SketchySVD:
         if sp.issparse(H):
             H = H.tocsr()
             if not np.all(np.isfinite(H.data)):
-                raise ValueError("H contains NaN or Inf")
+                raise ValueError(f"{name} contains NaN or Inf")
             y = np.asarray(H @ dense(self.Omega.block(c0, c1, dt)).T)
             ups, phi = (dense(S.block(r0, r1, dt)) for S in (self.Upsilon, self.Phi))
             x = np.asarray((H.T @ ups.T).T)
             w = phi @ np.asarray(H @ dense(self.Psi.block(c0, c1, dt)).T)
         else:
             if not np.all(np.isfinite(H)):
-                raise ValueError("H contains NaN or Inf")
+                raise ValueError(f"{name} contains NaN or Inf")
             y, x, w = _sketchy_chunk(H, self.maps, r0, c0)
         self._add(r0, r1, c0, c1, y, x, w)
         return self
@@ -224,7 +227,7 @@ def sketchy_svd(A, k, *, range_size=None, core_size=None, sketch="gaussian", rng
     elif op is None:                       # arrays (memmaps too) and sparse: row panels
         step = _panel_rows(A.shape, np.dtype(dtype).itemsize)
         for i in range(0, A.shape[0], step):
-            sk.update(A[i:i + step], row_start=i)
+            sk._update(A[i:i + step], i, 0, "A")
     else:                                  # a generic operator: three products
         sk._add(0, sk.shape[0], 0, sk.shape[1], op.sketch_right(sk.Omega), op.sketch_left(sk.Upsilon),
                 sk.Phi.apply(op.sketch_right(sk.Psi)))

@@ -33,6 +33,10 @@ class Operator:
 
     def rmatmat(self, Y):
         """A^H @ Y for a dense Y of m rows."""
+        if getattr(self.A, "_CustomLinearOperator__rmatvec_impl", True) is None and \
+                getattr(self.A, "_CustomLinearOperator__rmatmat_impl", True) is None:
+            raise ValueError("A is a LinearOperator without rmatvec: this computation needs "
+                             "products with A^H; give LinearOperator(..., rmatvec=...)")
         return np.asarray(self.A.rmatmat(Y))
 
     def gram_matmat(self, X):

@@ -40,6 +40,8 @@ def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Oper
         if check_finite_values:
             check_finite(A, name)
         return SparseOperator(A, dtype)
+    if isinstance(A, np.matrix):  # matrix semantics (2-D rows, * as product) would leak out
+        A = np.asarray(A)
     if not isinstance(A, np.ndarray):
         if not hasattr(A, "__array__") and not isinstance(A, (list, tuple)):
             raise TypeError(f"{name} must be an array, a sparse matrix, a LinearOperator or a "

@@ -27,6 +27,7 @@ import scipy.sparse.linalg as spla
 
 from .. import sketch as _sketch
 from .._budget import rows_within
+from .._linalg import fro_norm
 from .._validation import (
     check_choice,
     check_finite,
@@ -144,10 +145,14 @@ def lstsq(A, b, *, method="auto", sketch=None, ridge=0.0, tol=None, maxiter=None
         maxiter = check_positive_int(maxiter, "maxiter")
     if method == "auto":
         method = _choose_method(op)
+    op, b, sa, sb = _balance(op, b)
+    ridge = ridge * sa * sa
     if method == "direct":
         res = _direct(op, b, ridge)
     else:
         res = _sketched(op, b, method, sketch, sketch_size, ridge, tol, maxiter, rng)
+    if sa != 1.0 or sb != 1.0:   # back to the user's scale (exact: powers of two)
+        res = res._replace(x=res.x * (sa / sb), residual_norm=res.residual_norm / sb)
     if vector:
         res = res._replace(x=res.x[:, 0], residual_norm=float(res.residual_norm[0]),
                            backward_error=float(res.backward_error[0]))
@@ -175,6 +180,27 @@ def _choose_method(op):
     if type(op) is DenseOperator:
         return "direct" if (m * n <= _DIRECT_SIZE or m < _TALL * n) else "iterative_sketching"
     return "sap"
+
+
+#: Norms beyond 2^(+-450) (~1e+-135) are rescaled: their squares, which the normal-equation
+#: quantities (A^H r, singular values squared) reach, would overflow or underflow.
+_SAFE_EXPONENT = 450
+
+
+def _balance(op, b):
+    """``(op, b, sa, sb)`` with A and b scaled by powers of two (sa, sb) when their norms are
+    out of the safe range; the solution of the scaled problem is x (sb / sa). A and b in the
+    safe range are returned as they are (no copy)."""
+    sa = sb = 1.0
+    fro = op.fro_norm() if type(op) in (DenseOperator, SparseOperator) else None
+    if fro is not None and fro > 0 and abs(math.frexp(fro)[1]) > _SAFE_EXPONENT:
+        sa = math.ldexp(1.0, -math.frexp(fro)[1])
+        op = type(op)(op.A * op.dtype.type(sa), op.dtype)
+    norm_b = fro_norm(b)
+    if norm_b > 0 and abs(math.frexp(norm_b)[1]) > _SAFE_EXPONENT:
+        sb = math.ldexp(1.0, -math.frexp(norm_b)[1])
+        b = b * b.dtype.type(sb)
+    return op, b, sa, sb
 
 
 # -- direct (no sketch) -----------------------------------------------------------------------
