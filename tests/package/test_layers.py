@@ -9,8 +9,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 #: layer of each top-level part; a module imports only its own family or lower layers
 LAYERS = {
-    "randla": 0, "randla._validation": 0, "randla._numba": 0, "randla._numba_cache": 0, "randla.exceptions": 0, "randla._linalg": 0,
-    "randla._budget": 0, "randla._dask": 0,
+    "randla": 0, "randla._validation": 0, "randla.exceptions": 0, "randla._linalg": 0,
+    "randla._budget": 0, "randla._dask": 0, "randla._numba": 0, "randla._numba_cache": 0,
     "randla.sketch": 1, "randla.io": 1,
     "randla.operators": 2,
     "randla.lowrank": 3, "randla.solvers": 3, "randla.kernel": 3, "randla.trace": 3,
