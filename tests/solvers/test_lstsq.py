@@ -102,9 +102,15 @@ def test_several_right_hand_sides(rng, method):
     for j in range(k):  # each column as accurate as if solved alone
         one = randla.lstsq(A, B[:, j], method=method, rng=7)
         assert isinstance(one.residual_norm, float)
-        tol = 1e-6 if method != "sketch_and_solve" else 1.0
-        assert np.linalg.norm(res.x[:, j] - ref[:, j]) <= tol * (np.linalg.norm(ref[:, j]) + 1e-300) \
-            or method == "sketch_and_solve"
+        assert one.x.shape == (n,)
+        if method == "sketch_and_solve":  # near-optimal residual, column by column
+            opt = np.linalg.norm(B[:, j] - A @ ref[:, j])
+            assert opt * (1 - 1e-12) <= one.residual_norm <= 1.6 * opt + 1e-300
+            assert res.residual_norm[j] <= 1.6 * opt + 1e-300
+            continue
+        scale = np.linalg.norm(ref[:, j]) + 1e-300
+        assert np.linalg.norm(one.x - ref[:, j]) <= 1e-6 * scale
+        assert np.linalg.norm(res.x[:, j] - one.x) <= 1e-6 * scale
     if method != "sketch_and_solve":
         np.testing.assert_allclose(res.x, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
 
@@ -250,3 +256,35 @@ def test_cheap_backward_error_bound_for_large_n(rng):
     exact = kw_exact(A, b, res.x)[0]
     assert 0.5 * exact <= res.backward_error <= 100 * exact + 1e-17
     assert res.backward_error < 1e-14
+
+
+def test_tall_dense_problems_take_the_fused_pass_and_stay_accurate(rng):
+    # m >= 4096 switches the residual and gradient to one fused pass over A: check it against
+    # the two-pass formula and the whole solve against LAPACK at that size
+    from randla.operators import as_operator
+    from randla.solvers.lstsq import residual_and_gradient
+    m, n = 6000, 60
+    A = with_spectrum(rng, m, n, np.logspace(0, -6, n))
+    b = A @ rng.standard_normal(n) + 1e-3 * rng.standard_normal(m)
+    x = rng.standard_normal((n, 2))
+    B = np.column_stack([b, -b])
+    R, G = residual_and_gradient(as_operator(A), B, x)
+    np.testing.assert_allclose(R, B - A @ x, rtol=1e-12, atol=1e-12 * np.abs(B).max())
+    np.testing.assert_allclose(G, A.T @ (B - A @ x), rtol=1e-10, atol=1e-10 * np.abs(G).max())
+    ref = np.linalg.lstsq(A, b, rcond=None)[0]
+    for method in ("auto", "iterative_sketching"):
+        res = randla.lstsq(A, b, method=method, rng=rng)
+        assert np.linalg.norm(res.x - ref) <= 1e-8 * np.linalg.norm(ref)
+        assert res.backward_error < 1e-14
+
+
+def test_momentum_keeps_iterative_sketching_fast(rng):
+    # heavy-ball momentum: measured 31-37 iterations at cond 1e6 (d = 330 for n = 40); without
+    # it 56-114. The median of five draws must stay with momentum.
+    its = []
+    for _ in range(5):
+        m, n = 4000, 40
+        A = with_spectrum(rng, m, n, np.logspace(0, -6, n))
+        b = A @ rng.standard_normal(n) + 1e-2 * rng.standard_normal(m)
+        its.append(randla.lstsq(A, b, method="iterative_sketching", rng=rng).iterations)
+    assert np.median(its) <= 48, its
