@@ -182,7 +182,7 @@ def _lookup(ids, wanted, name):
     pos = np.minimum(pos, max(len(ids) - 1, 0))
     bad = (len(ids) == 0) | (sorted_ids[pos] != wanted) if len(ids) else np.ones_like(pos, bool)
     if np.any(bad):
-        raise ValueError(f"{name}: unknown id {np.ravel(wanted)[np.argmax(np.ravel(bad))]!r}")
+        raise ValueError(f"{name}: unknown id {np.ravel(wanted)[np.argmax(np.ravel(bad))].item()!r}")
     return pos if order is None else order[pos]
 
 

@@ -250,7 +250,8 @@ class SoftImpute:
 
 # -- pieces ---------------------------------------------------------------------------------
 def _biases(M, reg, sweeps=_BIAS_SWEEPS):
-    """mu, user and item biases: alternating regularized means of the residuals."""
+    """mu, user and item biases: alternating regularized means of the residuals (ALS on
+    ``sum (r - mu - b_u - c_i)^2 + reg (|b|^2 + |c|^2)``)."""
     m, n = M.shape
     rows = np.repeat(np.arange(m), np.diff(M.indptr))
     cols = M.indices
@@ -262,6 +263,8 @@ def _biases(M, reg, sweeps=_BIAS_SWEEPS):
     for _ in range(sweeps):
         bu = np.bincount(rows, r - mu - bi[cols], minlength=m) / (reg + n_u)
         bi = np.bincount(cols, r - mu - bu[rows], minlength=n) / (reg + n_i)
+    # users last, from the final item biases: the formula fold_in applies to a new user
+    bu = np.bincount(rows, r - mu - bi[cols], minlength=m) / (reg + n_u)
     return mu, bu, bi
 
 
