@@ -33,6 +33,9 @@ def test_precision_recall_ndcg_at_3_by_hand():
     ndcg0 = (l2 + l4) / (l2 + l3 + l4)
     ndcg3 = (l3 + l4) / (l2 + l3)
     assert metrics.ndcg_at_k(RECS, TEST, 3) == pytest.approx((ndcg0 + 0 + ndcg3) / 3)
+    # k = 2: u0 has 3 relevant items, its ideal list has only 2; u3's top 2 = 3, 4 -> 0, 1
+    assert metrics.ndcg_at_k(RECS, TEST, 2) == pytest.approx((1 / (l2 + l3) + 0 + l3 / (l2 + l3))
+                                                             / 3)
 
 
 def test_padding_threshold_none_and_users():

@@ -22,9 +22,9 @@ def dense_top(scores, n, seen=None):
 @pytest.mark.parametrize("batch_bytes", [1, 200, 1 << 20])
 def test_top_n_matches_sorting(batch_bytes):
     rng = np.random.default_rng(0)
-    P, Q = rng.standard_normal((37, 4)), rng.standard_normal((23, 4))
-    Q[5] = Q[3]                                   # a tie: the smaller index comes first
-    off = rng.standard_normal(23)
+    # small integers: exact scores with many ties (the smaller index comes first)
+    P, Q = rng.integers(-2, 3, (37, 4)).astype(float), rng.integers(-2, 3, (23, 4)).astype(float)
+    off = rng.integers(-1, 2, 23).astype(float)
     seen = sp.random(37, 23, density=0.3, random_state=0, format="csr")
     users = rng.permutation(37)[:20]
     got = top_n(P, Q, users, 6, offset=off, seen=seen, batch_bytes=batch_bytes)
