@@ -72,11 +72,14 @@ def _activity(n_users, n_items, n_ratings, rng):
     floor = min(20.0, n_ratings / n_users)
     extra = a * max(n_ratings - floor * n_users, 0) / a.sum()
     c = np.minimum(np.floor(floor + extra), max(n_items // 2, 1)).astype(np.int64)
-    short = n_ratings - c.sum()   # hand out what rounding and the cap left, one by one
-    room = np.flatnonzero(c < max(n_items // 2, 1))
-    if short > 0 and len(room):
-        add = rng.choice(room, size=min(short, len(room)), replace=False)
-        c[add] += 1
+    cap = max(n_items // 2, 1)
+    for _ in range(20):   # hand out what rounding and the cap left, at random
+        short = n_ratings - c.sum()
+        room = np.flatnonzero(c < cap)
+        if short <= 0 or not len(room):
+            break
+        np.add.at(c, rng.choice(room, size=short), 1)
+        np.minimum(c, cap, out=c)
     return c
 
 
