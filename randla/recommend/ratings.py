@@ -100,6 +100,24 @@ class Ratings:
         return (None if users is None else _lookup(self.users, users, "users"),
                 None if items is None else _lookup(self.items, items, "items"))
 
+    def align_to(self, other: "Ratings") -> "Ratings":
+        """These ratings on the users and items of ``other`` (rows and columns in other's
+        order); ratings of users or items that ``other`` does not have are dropped. For a
+        test file read on its own, e.g. MovieLens ``u1.test`` against ``u1.base``.
+
+        >>> a = Ratings.from_triplets([1, 2], [10, 20], [4.0, 5.0])
+        >>> b = Ratings.from_triplets([2, 3], [20, 30], [3.0, 1.0])
+        >>> b.align_to(a).matrix.toarray()
+        array([[0., 0.],
+               [0., 3.]])
+        """
+        rows, cols, vals = self.triplets()
+        r = _positions(other.users, self.users, "users")[rows]
+        c = _positions(other.items, self.items, "items")[cols]
+        keep = (r >= 0) & (c >= 0)
+        M = sp.csr_matrix((vals[keep], (r[keep], c[keep])), shape=other.shape)
+        return Ratings(M, other.users, other.items)
+
     def with_matrix(self, matrix) -> "Ratings":
         """The same users and items with other ratings (``matrix`` of the same shape)."""
         if matrix.shape != self.shape:
@@ -169,7 +187,18 @@ def _csr_keep_last(rows, cols, vals, shape):
 
 
 def _lookup(ids, wanted, name):
+    pos = _positions(ids, wanted, name)
+    if np.any(pos < 0):
+        bad = np.ravel(wanted)[np.argmax(np.ravel(pos) < 0)]
+        raise ValueError(f"{name}: unknown id {bad.item()!r}")
+    return pos
+
+
+def _positions(ids, wanted, name):
+    """Index of each of ``wanted`` in ``ids``, -1 where it is absent (binary search)."""
     wanted = np.asarray(wanted)
+    if len(ids) == 0:
+        return np.full(wanted.shape, -1, dtype=np.int64)
     order = None
     if ids.size > 1 and not np.all(ids[1:] >= ids[:-1]):
         order = np.argsort(ids, kind="stable")
@@ -179,11 +208,10 @@ def _lookup(ids, wanted, name):
     except TypeError as exc:
         raise ValueError(f"{name}: ids of type {wanted.dtype} cannot match ids of type "
                          f"{ids.dtype}") from exc
-    pos = np.minimum(pos, max(len(ids) - 1, 0))
-    bad = (len(ids) == 0) | (sorted_ids[pos] != wanted) if len(ids) else np.ones_like(pos, bool)
-    if np.any(bad):
-        raise ValueError(f"{name}: unknown id {np.ravel(wanted)[np.argmax(np.ravel(bad))].item()!r}")
-    return pos if order is None else order[pos]
+    pos = np.minimum(pos, len(ids) - 1)
+    found = sorted_ids[pos] == wanted
+    pos = pos if order is None else order[pos]
+    return np.where(found, pos, -1).astype(np.int64)
 
 
 # -- loader -------------------------------------------------------------------------------

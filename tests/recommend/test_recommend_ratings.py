@@ -147,3 +147,13 @@ def test_ratings_validation():
         Ratings.from_triplets([1, 2], [1], [1.0, 2.0])
     with pytest.raises(ValueError, match="NaN"):
         Ratings.from_triplets([1], [1], [np.nan])
+
+
+def test_align_to_maps_ids_and_drops_unknown():
+    train = Ratings.from_triplets([5, 7, 9], ["b", "a", "c"], [1.0, 2.0, 3.0])
+    test = Ratings.from_triplets([9, 5, 8, 7], ["a", "c", "a", "z"], [4.0, 5.0, 1.0, 2.0])
+    T = test.align_to(train)
+    assert T.shape == train.shape and T.nnz == 2
+    D = np.zeros((3, 3))
+    D[2, 0], D[0, 2] = 4.0, 5.0           # (user 9, item a) and (user 5, item c)
+    np.testing.assert_array_equal(T.matrix.toarray(), D)
