@@ -24,9 +24,9 @@ def synthetic_ratings(n_users, n_items, n_ratings, *, rank=10, n_groups=20, half
     popularity (a power law as steep as MovieLens') reweighted by the group's taste, so which
     items a user rates carries signal, as in real data. User activity is log-normal with at
     least 20 ratings when ``n_ratings >= 20 n_users`` (as MovieLens guarantees). A rating is
-    ``user bias + item bias (higher for popular items) + p_u . q_i + noise`` shifted to a mean of 3.55, rounded to
-    whole stars 1..5 (or half stars 0.5..5) — the noise level makes an RMSE near 0.85 about the
-    best a model can reach.
+    ``user bias + item bias (higher for popular items) + p_u . q_i + noise`` shifted to a mean
+    of 3.55 and rounded to whole stars 1..5 (or half stars 0.5..5); noise (0.75) and rounding
+    put the best reachable RMSE near 0.8.
 
     Parameters
     ----------
