@@ -55,6 +55,15 @@ def test_explicit_sep_header_blank_lines_and_float32(tmp_path):
     np.testing.assert_array_equal(R.matrix.toarray(), [[4, 2], [0, 3.5]])
 
 
+def test_windows_line_endings(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes(b"userId,movieId,rating\r\n1,2,3.5\r\n2,7,4\r\n")
+    R = load_ratings(p)
+    np.testing.assert_array_equal(R.matrix.toarray(), [[3.5, 0], [0, 4]])
+    p.write_bytes(b"1,2,3.5\r\n2,x,4\r\n")          # the line-by-line parse
+    np.testing.assert_array_equal(load_ratings(p).items, ["2", "x"])
+
+
 def test_string_ids_in_a_later_chunk(tmp_path):
     lines = ["1,10,4", "2,10,3", "3,x7,5"]
     R = load_ratings(write(tmp_path, "r.csv", lines), chunk_lines=2)
