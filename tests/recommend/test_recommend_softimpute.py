@@ -141,3 +141,15 @@ def test_validation():
         model.predict([0], [30])
     with pytest.raises(ValueError, match="one shape"):
         model.predict([0, 1], [0])
+
+
+def test_same_seed_same_model_and_evaluate():
+    R = synthetic_ratings(300, 150, 8000, rng=7)
+    train, test = R.split(0.2, by="user", rng=0)
+    a, b = SoftImpute(6, rng=3).fit(train), SoftImpute(6, rng=3).fit(train)
+    assert a.shrinkage_ == b.shrinkage_
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    ev = metrics.evaluate(a, test, k=5)
+    rows, cols, r = test.triplets()
+    assert ev.rmse == pytest.approx(metrics.rmse(r, a.predict(rows, cols)))
+    assert 0 < ev.precision <= 1 and 0 < ev.ndcg <= 1 and ev.k == 5
