@@ -152,9 +152,8 @@ class Ratings:
     def _subset(self, keep):
         """The ratings whose positions in CSR order are True in ``keep``."""
         M = self.matrix
-        counts = np.add.reduceat(keep, M.indptr[:-1]) if M.nnz else np.zeros(M.shape[0], int)
-        counts[np.diff(M.indptr) == 0] = 0  # reduceat reads the next row for an empty one
-        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(M.indptr.dtype)
+        kept = np.concatenate([[0], np.cumsum(keep)])   # kept entries before each position
+        indptr = kept[M.indptr].astype(M.indptr.dtype)
         sub = sp.csr_matrix((M.data[keep], M.indices[keep], indptr), shape=M.shape)
         return Ratings(sub, self.users, self.items)
 

@@ -251,20 +251,22 @@ class SoftImpute:
 # -- pieces ---------------------------------------------------------------------------------
 def _biases(M, reg, sweeps=_BIAS_SWEEPS):
     """mu, user and item biases: alternating regularized means of the residuals (ALS on
-    ``sum (r - mu - b_u - c_i)^2 + reg (|b|^2 + |c|^2)``)."""
+    ``sum (r - mu - b_u - c_i)^2 + reg (|b|^2 + |c|^2)``). A sweep is two sparse products
+    with the pattern of M."""
     m, n = M.shape
-    rows = np.repeat(np.arange(m), np.diff(M.indptr))
-    cols = M.indices
     r = M.data.astype(np.float64)
     mu = float(r.mean()) if len(r) else 0.0
-    n_u = np.bincount(rows, minlength=m)
-    n_i = np.bincount(cols, minlength=n)
+    pattern = sp.csr_matrix((np.ones(M.nnz), M.indices, M.indptr), shape=M.shape)
+    n_u = np.diff(M.indptr)
+    n_i = np.bincount(M.indices, minlength=n)
+    row_sum = sp.csr_matrix((r, M.indices, M.indptr), shape=M.shape) @ np.ones(n)
+    col_sum = np.bincount(M.indices, r, minlength=n)
     bu, bi = np.zeros(m), np.zeros(n)
     for _ in range(sweeps):
-        bu = np.bincount(rows, r - mu - bi[cols], minlength=m) / (reg + n_u)
-        bi = np.bincount(cols, r - mu - bu[rows], minlength=n) / (reg + n_i)
+        bu = (row_sum - mu * n_u - pattern @ bi) / (reg + n_u)
+        bi = (col_sum - mu * n_i - pattern.T @ bu) / (reg + n_i)
     # users last, from the final item biases: the formula fold_in applies to a new user
-    bu = np.bincount(rows, r - mu - bi[cols], minlength=m) / (reg + n_u)
+    bu = (row_sum - mu * n_u - pattern @ bi) / (reg + n_u)
     return mu, bu, bi
 
 

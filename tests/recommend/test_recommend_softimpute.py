@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from randla.exceptions import AccuracyWarning
-from randla.recommend import SoftImpute, metrics, synthetic_ratings
+from randla.recommend import Ratings, SoftImpute, metrics, synthetic_ratings
 from randla.recommend._operators import SparsePlusLowRank, observed_values
 
 
@@ -153,3 +153,19 @@ def test_same_seed_same_model_and_evaluate():
     rows, cols, r = test.triplets()
     assert ev.rmse == pytest.approx(metrics.rmse(r, a.predict(rows, cols)))
     assert 0 < ev.precision <= 1 and 0 < ev.ndcg <= 1 and ev.k == 5
+
+
+def test_users_and_items_without_ratings():
+    M, D, mask = small_problem(seed=8)
+    M = M.tolil()
+    M[0, :] = 0
+    M[-1, :] = 0                      # first and last users rate nothing
+    M[:, -1] = 0                      # nor is the last item rated
+    M = M.tocsr()
+    M.eliminate_zeros()
+    model = SoftImpute(4, shrinkage=5.0, rng=0).fit(M)
+    assert model.user_bias_[0] == model.user_bias_[-1] == 0 and model.item_bias_[-1] == 0
+    pred = model.predict(np.array([0, 59]), np.array([39, 0]))
+    assert np.all(np.isfinite(pred))
+    tr, te = Ratings(M).split(0.3, by="user", rng=0)
+    np.testing.assert_allclose((tr.matrix + te.matrix).toarray(), M.toarray())
