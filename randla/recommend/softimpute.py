@@ -158,8 +158,8 @@ class SoftImpute:
     def _soft_impute(self, X, lam, start, rng, warn=True):
         """Soft-impute iterations on the residual matrix X from factors ``start``."""
         U, d, V = start
-        d = np.maximum(d - lam, 0) if start is not None and not _is_shrunk(start) else d
-        d = d.astype(X.dtype)
+        # a cold start's singular values are not shrunk yet: that is soft-impute's first step
+        d = (d if _is_shrunk(start) else np.maximum(d - lam, 0)).astype(X.dtype)
         converged = False
         for it in range(1, self.max_iter + 1):
             op = SparsePlusLowRank(_with_data(X, X.data - observed_values(X, U * d, V)), U, d, V)
