@@ -1,0 +1,171 @@
+"""SoftImpute against a dense soft-impute with full SVDs, its operator against dense products,
+fold-in against the fit and a refit."""
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from randla.exceptions import AccuracyWarning
+from randla.recommend import Ratings, SoftImpute, metrics, synthetic_ratings
+from randla.recommend._operators import SparsePlusLowRank, observed_values
+
+
+def dense_biases(D, mask, reg, sweeps=10):
+    mu = D[mask].mean()
+    bu, bi = np.zeros(D.shape[0]), np.zeros(D.shape[1])
+    for _ in range(sweeps):
+        bu = np.where(mask, D - mu - bi[None, :], 0).sum(1) / (reg + mask.sum(1))
+        bi = np.where(mask, D - mu - bu[:, None], 0).sum(0) / (reg + mask.sum(0))
+    bu = np.where(mask, D - mu - bi[None, :], 0).sum(1) / (reg + mask.sum(1))
+    return mu, bu, bi
+
+
+def dense_soft_impute(X, mask, lam, k, iters=3000):
+    """Mazumder et al. (2010) algorithm 1 with exact SVDs, rank capped at k."""
+    Z = np.zeros_like(X)
+    for _ in range(iters):
+        U, s, Vh = np.linalg.svd(np.where(mask, X, Z), full_matrices=False)
+        Z_new = (U[:, :k] * np.maximum(s[:k] - lam, 0)) @ Vh[:k]
+        if np.linalg.norm(Z_new - Z) <= 1e-13 * max(np.linalg.norm(Z), 1):
+            return Z_new
+        Z = Z_new
+    return Z
+
+
+def small_problem(seed=0, m=60, n=40, density=0.5):
+    rng = np.random.default_rng(seed)
+    D = np.clip(np.rint(3 + rng.standard_normal((m, 3)) @ rng.standard_normal((3, n))
+                        + 0.3 * rng.standard_normal((m, n))), 1, 5)
+    mask = rng.random((m, n)) < density
+    return sp.csr_matrix(np.where(mask, D, 0)), D, mask
+
+
+def test_operator_matches_dense_products():
+    rng = np.random.default_rng(1)
+    S = sp.random(50, 30, density=0.2, random_state=1, format="csr")
+    U, V, d = rng.standard_normal((50, 4)), rng.standard_normal((30, 4)), rng.random(4)
+    op = SparsePlusLowRank(S, U, d, V)
+    dense = S.toarray() + (U * d) @ V.T
+    X, Y = rng.standard_normal((30, 3)), rng.standard_normal((50, 3))
+    np.testing.assert_allclose(op.matmat(X), dense @ X)
+    np.testing.assert_allclose(op.rmatmat(Y), dense.T @ Y)
+    vals = observed_values(S, U * d, V)
+    np.testing.assert_allclose(vals, ((U * d) @ V.T)[S.nonzero()])
+    assert op.shape == (50, 30) and op.dtype == np.float64
+
+
+@pytest.mark.parametrize("power_iters", [0, 1])
+def test_fixed_shrinkage_matches_dense_soft_impute(power_iters):
+    M, D, mask = small_problem()
+    lam = 4.0
+    model = SoftImpute(8, shrinkage=lam, tol=1e-15, max_iter=5000, power_iters=power_iters,
+                       clip=False, rng=0).fit(M)
+    mu, bu, bi = dense_biases(D, mask, 10.0)
+    X = D - mu - bu[:, None] - bi[None, :]
+    Z = dense_soft_impute(X, mask, lam, 8)
+    assert np.linalg.matrix_rank(Z, tol=1e-8) == 6     # the cap is not active: unique solution
+    rows, cols = np.indices(D.shape).reshape(2, -1)
+    pred = model.predict(rows, cols).reshape(D.shape)
+    # soft-impute converges linearly, slowly near the threshold: both sides stop within ~1e-6
+    np.testing.assert_allclose(pred, mu + bu[:, None] + bi[None, :] + Z, atol=1e-5)
+    np.testing.assert_allclose(model.user_bias_, bu, atol=1e-12)
+    np.testing.assert_allclose(model.item_bias_, bi, atol=1e-12)
+
+
+def test_chosen_shrinkage_beats_biases_and_is_on_the_path():
+    R = synthetic_ratings(600, 300, 30_000, rng=2)
+    train, test = R.split(0.2, rng=0)
+    model = SoftImpute(10, rng=0).fit(train)
+    lams, errs = zip(*model.validation_path_)
+    assert model.shrinkage_ == lams[int(np.argmin(errs))]
+    rows, cols, r = test.triplets()
+    err = metrics.rmse(r, model.predict(rows, cols))
+    base = SoftImpute(10, shrinkage=1e9, rng=0).fit(train)     # everything shrunk: biases only
+    assert np.all(base.singular_values_ == 0)
+    assert err < metrics.rmse(r, base.predict(rows, cols)) - 0.005
+    pred = model.predict(rows, cols)
+    assert pred.min() >= train.matrix.data.min() and pred.max() <= train.matrix.data.max()
+
+
+def test_fold_in_reproduces_a_training_user_and_is_close_to_a_refit():
+    M, D, mask = small_problem(seed=3, m=80, n=50, density=0.6)
+    model = SoftImpute(6, shrinkage=6.0, tol=1e-10, max_iter=2000, rng=0).fit(M)
+    u = 5
+    idx = model.fold_in(M[u])
+    assert model.user_bias_[idx[0]] == pytest.approx(model.user_bias_[u], abs=1e-8)
+    np.testing.assert_allclose(model.user_factors_[idx[0]], model.user_factors_[u], atol=1e-5)
+    # a new user: fit without the last user, fold it in, compare with the fit that has it
+    part = SoftImpute(6, shrinkage=6.0, tol=1e-10, max_iter=2000, rng=0).fit(M[:-1])
+    new = part.fold_in(M[-1])
+    cols = np.arange(50)
+    a = part.predict(np.full(50, new[0]), cols)
+    b = model.predict(np.full(50, 79), cols)
+    assert np.max(np.abs(a - b)) < 0.15 and np.mean(np.abs(a - b)) < 0.05
+
+
+def test_recommend_orders_by_predicted_rating():
+    R = synthetic_ratings(200, 100, 5000, rng=4)
+    model = SoftImpute(8, shrinkage=5.0, clip=False, rng=0).fit(R)
+    recs = model.recommend([0, 1, 2], n=5)
+    for row, u in zip(recs, [0, 1, 2]):
+        pred = model.predict(np.full(100, u), np.arange(100))
+        pred[R.matrix[u].indices] = -np.inf
+        np.testing.assert_array_equal(row, np.argsort(-pred, kind="stable")[:5])
+
+
+def test_sketch_and_float32_and_warning():
+    R = synthetic_ratings(150, 80, 3000, dtype=np.float32, rng=5)
+    # shrinkage large enough for a solution of rank < k: unique, whatever the first sketch
+    model = SoftImpute(8, shrinkage=11.0, tol=1e-8, sketch="sparse_sign", rng=0).fit(R)
+    assert model.item_factors_.dtype == np.float32
+    ref = SoftImpute(8, shrinkage=11.0, tol=1e-8, rng=1).fit(R)
+    assert 0 < np.sum(ref.singular_values_ > 0) < 8
+    np.testing.assert_allclose(model.singular_values_, ref.singular_values_, rtol=1e-3,
+                               atol=1e-3)
+    with pytest.warns(AccuracyWarning, match="max_iter=1"):
+        SoftImpute(5, shrinkage=1.0, max_iter=1, rng=0).fit(R)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AccuracyWarning)
+        SoftImpute(5, shrinkage=3.0, rng=0).fit(R)
+
+
+def test_validation():
+    with pytest.raises(ValueError, match="shrinkage"):
+        SoftImpute(5, shrinkage=-1.0)
+    with pytest.raises(ValueError, match="tol"):
+        SoftImpute(5, tol=0)
+    R = synthetic_ratings(50, 30, 500, rng=6)
+    model = SoftImpute(3, shrinkage=1.0, rng=0).fit(R)
+    with pytest.raises(ValueError, match="item_indices"):
+        model.predict([0], [30])
+    with pytest.raises(ValueError, match="one shape"):
+        model.predict([0, 1], [0])
+
+
+def test_same_seed_same_model_and_evaluate():
+    R = synthetic_ratings(300, 150, 8000, rng=7)
+    train, test = R.split(0.2, by="user", rng=0)
+    a, b = SoftImpute(6, rng=3).fit(train), SoftImpute(6, rng=3).fit(train)
+    assert a.shrinkage_ == b.shrinkage_
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    ev = metrics.evaluate(a, test, k=5)
+    rows, cols, r = test.triplets()
+    assert ev.rmse == pytest.approx(metrics.rmse(r, a.predict(rows, cols)))
+    assert 0 < ev.precision <= 1 and 0 < ev.ndcg <= 1 and ev.k == 5
+
+
+def test_users_and_items_without_ratings():
+    M, D, mask = small_problem(seed=8)
+    M = M.tolil()
+    M[0, :] = 0
+    M[-1, :] = 0                      # first and last users rate nothing
+    M[:, -1] = 0                      # nor is the last item rated
+    M = M.tocsr()
+    M.eliminate_zeros()
+    model = SoftImpute(4, shrinkage=5.0, rng=0).fit(M)
+    assert model.user_bias_[0] == model.user_bias_[-1] == 0 and model.item_bias_[-1] == 0
+    pred = model.predict(np.array([0, 59]), np.array([39, 0]))
+    assert np.all(np.isfinite(pred))
+    tr, te = Ratings(M).split(0.3, by="user", rng=0)
+    np.testing.assert_allclose((tr.matrix + te.matrix).toarray(), M.toarray())
