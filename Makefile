@@ -20,6 +20,8 @@ $(VENV)/.bench-installed: $(STAMP)
 	# attrs, numexpr and pkg_resources (np.float is shimmed by the benchmark)
 	$(PY) -m pip install -q --no-deps lightonml==1.4.3
 	$(PY) -m pip install -q attrs numexpr "setuptools<81"
+	# the optional peer of benchmarks/bench_recommend.py
+	$(PY) -m pip install -q scikit-surprise
 	touch $@
 
 $(VENV)/.docs-installed: $(STAMP)

@@ -43,8 +43,8 @@ _EXPORTS = {
     # operators
     "as_operator": "randla.operators",
 }
-_SUBMODULES = {"sketch", "io", "operators", "lowrank", "solvers", "kernel", "trace", "inverse",
-               "testing", "cli"}
+_SUBMODULES = {"sketch", "io", "operators", "lowrank", "solvers", "kernel", "trace", "recommend",
+               "inverse", "testing", "cli"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["AccuracyWarning"]
 

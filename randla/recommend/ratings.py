@@ -100,7 +100,7 @@ class Ratings:
         return (None if users is None else _lookup(self.users, users, "users"),
                 None if items is None else _lookup(self.items, items, "items"))
 
-    def align_to(self, other: "Ratings") -> "Ratings":
+    def align_to(self, other: Ratings) -> Ratings:
         """These ratings on the users and items of ``other`` (rows and columns in other's
         order); ratings of users or items that ``other`` does not have are dropped. For a
         test file read on its own, e.g. MovieLens ``u1.test`` against ``u1.base``.
@@ -118,7 +118,7 @@ class Ratings:
         M = sp.csr_matrix((vals[keep], (r[keep], c[keep])), shape=other.shape)
         return Ratings(M, other.users, other.items)
 
-    def with_matrix(self, matrix) -> "Ratings":
+    def with_matrix(self, matrix) -> Ratings:
         """The same users and items with other ratings (``matrix`` of the same shape)."""
         if matrix.shape != self.shape:
             raise ValueError(f"matrix must have shape {self.shape}, got {matrix.shape}")

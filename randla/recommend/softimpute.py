@@ -16,9 +16,8 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from .._orth import cholqr
-from .._validation import (check_positive_int, check_random_state, check_rank, check_real,
-                           check_unit_interval)
+from .._linalg import cholqr
+from .._validation import check_positive_int, check_random_state, check_rank, check_real, check_unit_interval
 from ..exceptions import AccuracyWarning
 from ..lowrank import rsvd
 from ._operators import SparsePlusLowRank, observed_values
@@ -161,7 +160,7 @@ class SoftImpute:
         # a cold start's singular values are not shrunk yet: that is soft-impute's first step
         d = (d if _is_shrunk(start) else np.maximum(d - lam, 0)).astype(X.dtype)
         converged = False
-        for it in range(1, self.max_iter + 1):
+        for it in range(1, self.max_iter + 1):  # noqa: B007 (the count is returned)
             op = SparsePlusLowRank(_with_data(X, X.data - observed_values(X, U * d, V)), U, d, V)
             U_new, s, V_new = _warm_svd(op, V, self.oversample, self.power_iters, rng)
             d_new = np.maximum(s - lam, 0).astype(X.dtype)
