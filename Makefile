@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench docs clean
+.PHONY: demo test bench docs clean mutation
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,13 @@ bench: $(VENV)/.bench-installed
 	$(VENV)/bin/asv machine --yes >/dev/null
 	$(VENV)/bin/asv run --python=same --quick --show-stderr $(ASV_ARGS)
 
+# mutation testing of the numerical core (long: not part of `make test`); MUTATION_ARGS takes
+# e.g. --sample 30 --modules randla/_linalg.py
+mutation: $(STAMP)
+	$(PY) tools/mutate.py $(MUTATION_ARGS)
+
 docs: $(VENV)/.docs-installed
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) docs/_build .asv
+	rm -rf $(VENV) docs/_build .asv .mutation

@@ -130,3 +130,15 @@ def test_cholqr_rank_deficient_falls_back_to_a_full_basis(rng):
     Q = cholqr(Y)
     np.testing.assert_allclose(Q.T @ Q, np.eye(8), atol=1e-12)
     assert np.linalg.norm(Y - Q @ (Q.T @ Y)) <= 1e-12 * np.linalg.norm(Y)
+
+
+def test_hermitian_probe_is_relative_to_the_scale(rng):
+    # the probe's threshold scales with ||A||: a 1e-6 relative asymmetry is refused whether A
+    # is tiny or huge, and an exactly symmetric A is accepted at either scale
+    G = rng.standard_normal((60, 60))
+    S = G + G.T
+    for scale in (1e-3, 1e3):
+        randla.reigh(scale * S, 3, rng=0)
+        with pytest.raises(ValueError, match="Hermitian"):
+            randla.reigh(scale * (S + 1e-6 * np.linalg.norm(S) * np.triu(np.ones((60, 60)), 1) / 60),
+                         3, rng=0)
