@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench docs clean mutation
+.PHONY: demo test bench bench-quick bench-html docs clean mutation
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,23 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check randla opu tests benchmarks
+	$(VENV)/bin/asv machine --yes >/dev/null
+	$(VENV)/bin/asv check --python=same
 	$(PY) -m pytest -q
 
+# `make bench` records results in .asv/results (history per commit of main); `make bench-quick`
+# runs each benchmark once without recording; `make bench-html` publishes the pages and graphs
+# to .asv/html (view them with `.venv/bin/asv preview`)
 bench: $(VENV)/.bench-installed
 	$(VENV)/bin/asv machine --yes >/dev/null
-	$(VENV)/bin/asv run --python=same --quick --show-stderr $(ASV_ARGS)
+	$(VENV)/bin/asv run --python=same --show-stderr $(ASV_ARGS)
+
+bench-quick: $(VENV)/.bench-installed
+	$(VENV)/bin/asv machine --yes >/dev/null
+	$(VENV)/bin/asv run --python=same --quick --dry-run --show-stderr $(ASV_ARGS)
+
+bench-html: $(VENV)/.bench-installed
+	$(VENV)/bin/asv publish
 
 # mutation testing of the numerical core (long: not part of `make test`); MUTATION_ARGS takes
 # e.g. --sample 30 --modules randla/_linalg.py

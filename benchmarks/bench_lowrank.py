@@ -96,7 +96,11 @@ SPARSE_RUNS = {
 
 # -- asv suites --------------------------------------------------------------------------------
 def _cache_dir():
-    return tempfile.mkdtemp(prefix="randla-bench-lowrank-")
+    """One fixed folder, reused (overwritten) by every run: a fresh temporary folder per run
+    left an 800 MB matrix behind each time."""
+    path = os.path.join(tempfile.gettempdir(), f"randla-bench-lowrank-{os.getuid()}")
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 class DenseRSVD:
@@ -110,7 +114,8 @@ class DenseRSVD:
 
     def setup_cache(self):
         path = os.path.join(_cache_dir(), "dense.npy")
-        np.save(path, build_dense())
+        np.save(path + ".part.npy", build_dense())   # atomic: a reader never sees half a file
+        os.replace(path + ".part.npy", path)
         return path
 
     def setup(self, path, dtype, impl):

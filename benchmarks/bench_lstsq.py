@@ -42,7 +42,8 @@ def dense_problem(m, n, seed=0):
 
 
 class DenseLstsq:
-    params = [(40000, 1000), (200000, 500)]
+    # one axis whose values are shapes (a flat list of tuples would read as two axes)
+    params = [[(40000, 1000), (200000, 500)]]
     param_names = ["shape"]
     timeout = 600
     number = 1
@@ -140,7 +141,7 @@ def median_time(fun, repeat=3):
 
 def main(which="dense"):
     if which == "dense":
-        for shape in DenseLstsq.params:
+        for shape in DenseLstsq.params[0]:
             suite = DenseLstsq()
             suite.setup(shape)
             svd = sla.svd(sla.qr(suite.A, mode="r")[0][: shape[1]], full_matrices=False)
