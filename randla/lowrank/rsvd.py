@@ -47,7 +47,8 @@ class RSVDPlan(NamedTuple):
     A^H A products that read A once each: chunked double-precision data), "fixed_rank"
     (power or Krylov iterations, one product at a time) and "fixed_accuracy" (randQB_EI).
     ``transpose``: A^H is decomposed (a wide A, so the orthonormalizations run on the long
-    side). ``lazy_u``: U is returned unevaluated as A @ W. ``reads``: passes over A (None where
+    side; for a sketch that prefers the long side, :attr:`~randla.sketch.Sketcher.long_side`,
+    a tall A, so that the sketch's input is A's larger dimension). ``lazy_u``: U is returned unevaluated as A @ W. ``reads``: passes over A (None where
     the tolerance decides).
     """
 
@@ -66,7 +67,8 @@ def plan_rsvd(op: Operator, *, tol=None, method="power", center=False, passes=No
     ``lazy_ok``: the caller accepts an unevaluated U (dask input without ``compute``).
     """
     m, n = op.shape
-    fused = op.fused_gram and method == "power" and tol is None
+    long_side = _sketch.prefers_long_side(sketch)   # an optical sketch: along max(m, n)
+    fused = op.fused_gram and method == "power" and tol is None and not (long_side and m > n)
     lazy = fused and lazy_ok and op.lazy_products and m >= n and not center
     # extra reads: evaluating a lazy U; centering: the column means, and B read on its own
     extra = int(lazy) + (2 if fused else 1) * int(center)
@@ -77,7 +79,10 @@ def plan_rsvd(op: Operator, *, tol=None, method="power", center=False, passes=No
                              "center=False")
         return RSVDPlan("single_pass", 0, False, False, False, 1)
     explicit_n = isinstance(sketch, _sketch.Sketcher) and sketch.shape[1] == n
-    transpose = m < n and not op.fused_gram and not explicit_n
+    if long_side:
+        transpose = m > n and not explicit_n
+    else:
+        transpose = m < n and not op.fused_gram and not explicit_n
     if tol is not None:
         return RSVDPlan("fixed_accuracy", q, center, transpose, False, None)
     reads = (q + 1 if fused else 2 * q + 2) + extra

@@ -47,6 +47,9 @@ class Sketcher(abc.ABC):
     is_complex: bool = False
     #: True when any column block is generated on its own (False for global transforms).
     block_addressable: bool = True
+    #: True for a sketch whose strength is its input width (the OPU's million-mirror DMD):
+    #: algorithms free to choose apply it along the data's larger dimension.
+    long_side: bool = False
 
     def __init__(self, d, n, *, rng=None, dtype=np.float64):
         self.d = check_positive_int(d, "d")
@@ -238,6 +241,14 @@ def _factory(name: str):
         module, attr = factory.split(":")
         factory = _REGISTRY[name] = getattr(importlib.import_module(module), attr)
     return factory
+
+
+def prefers_long_side(sketch) -> bool:
+    """Whether the sketch (a name, a Sketcher or a factory) wants the data's larger dimension
+    as its input: see :attr:`Sketcher.long_side`."""
+    if isinstance(sketch, str):
+        sketch = _factory(sketch)
+    return bool(getattr(sketch, "long_side", False))
 
 
 def make(name: str, d: int, n: int, *, rng=None, **params) -> Sketcher:

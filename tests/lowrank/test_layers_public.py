@@ -105,3 +105,34 @@ def test_plan_reads_match_the_passes_made(rng):
         assert op.passes == plan.reads, kwargs
     sparse = sp.random(80, 40, density=0.1, random_state=np.random.default_rng(2))
     assert plan_rsvd(as_operator(sparse)).reads == 6
+
+
+class _WideInput(randla.sketch.Gaussian):
+    """A Gaussian sketch that, like the OPU, wants the long side; records the n it was made for."""
+
+    long_side = True
+    made_for = []
+
+    def __init__(self, d, n, **kwargs):
+        super().__init__(d, n, **kwargs)
+        _WideInput.made_for.append(n)
+
+
+@pytest.mark.parametrize("shape", [(400, 60), (60, 400)])
+@pytest.mark.parametrize("tol", [None, 0.05])
+def test_a_long_side_sketch_is_applied_along_the_larger_dimension(rng, shape, tol):
+    A = rng.standard_normal(shape) * 0.7 ** np.arange(shape[1])
+    _WideInput.made_for.clear()
+    res = randla.rsvd(A, None if tol else 5, tol=tol, sketch=_WideInput, rng=0)
+    assert set(_WideInput.made_for) == {max(shape)}
+    ref = randla.rsvd(A, len(res.S), sketch="gaussian", rng=0)
+    np.testing.assert_allclose(res.S, ref.S, rtol=0.05)
+    # software sketches keep their side: along n after transposing a wide A
+    assert plan_rsvd(as_operator(A)).transpose == (shape[0] < shape[1])
+    assert plan_rsvd(as_operator(A), sketch=_WideInput).transpose == (shape[0] > shape[1])
+
+
+def test_a_long_side_sketch_on_chunked_tall_data_leaves_the_fused_path(rng):
+    A = da.from_array(rng.standard_normal((300, 40)), chunks=(100, 40))
+    plan = plan_rsvd(as_operator(A), sketch=_WideInput)
+    assert plan.path == "fixed_rank" and plan.transpose
