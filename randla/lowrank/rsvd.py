@@ -48,8 +48,8 @@ class RSVDPlan(NamedTuple):
     (power or Krylov iterations, one product at a time) and "fixed_accuracy" (randQB_EI).
     ``transpose``: A^H is decomposed (a wide A, so the orthonormalizations run on the long
     side; for a sketch that prefers the long side, :attr:`~randla.sketch.Sketcher.long_side`,
-    a tall A, so that the sketch's input is A's larger dimension). ``lazy_u``: U is returned unevaluated as A @ W. ``reads``: passes over A (None where
-    the tolerance decides).
+    a tall A, so that the sketch's input is A's larger dimension). ``lazy_u``: U is returned
+    unevaluated as A @ W. ``reads``: passes over A (None where the tolerance decides).
     """
 
     path: str
