@@ -26,7 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: module -> the tests that cover it
 TARGETS = {
-    "randla/_linalg.py": ["tests/lowrank/test_reigh_and_orth.py", "tests/lowrank/test_rsvd.py"],
+    "randla/_linalg.py": ["tests/core", "tests/lowrank/test_reigh_and_orth.py",
+                          "tests/lowrank/test_rsvd.py"],
     "randla/sketch/rng.py": ["tests/sketch"],
     "randla/sketch/gaussian.py": ["tests/sketch"],
     "randla/sketch/sparse_sign.py": ["tests/sketch"],
