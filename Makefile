@@ -32,7 +32,7 @@ demo: $(STAMP)
 	$(VENV)/bin/randla demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check randla opu tests benchmarks
+	$(VENV)/bin/ruff check randla opu tests benchmarks tools
 	$(VENV)/bin/asv machine --yes >/dev/null
 	$(VENV)/bin/asv check --python=same
 	$(PY) -m pytest -q
