@@ -10,7 +10,7 @@ from randla.testing import matrix_with_spectrum
 
 
 def test_demo_prints_a_row_per_sketch(capsys):
-    assert main(["demo", "--m", "1500", "--n", "300", "--k", "10"]) == 0
+    assert main(["demo", "--m", "1500", "--n", "300", "--k", "10", "--full", "--quiet"]) == 0
     out = capsys.readouterr().out
     for name in randla.sketch.available():
         row = next(line for line in out.splitlines() if f"sketch={name}" in line)
