@@ -69,12 +69,15 @@ def main(argv=None) -> int:
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, _raise_interrupted) for sig in _SIGNALS}
+    module = importlib.import_module(args._module)
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        return int(module.run(args) or 0)
     except KeyboardInterrupt as e:
         signum = getattr(e, "signum", signal.SIGINT)
         name = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
-        print(f"\nrandla {args.command}: {name}; nothing was written", file=sys.stderr)
+        # a command that writes files says what became of them (its ON_INTERRUPT)
+        note = getattr(module, "ON_INTERRUPT", "")
+        print(f"\nrandla {args.command}: {name}{'; ' + note if note else ''}", file=sys.stderr)
         return 128 + int(signum)
     finally:
         for sig, handler in previous.items():

@@ -26,6 +26,8 @@ from .output import AtomicNpz, check_output
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
           "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
           "tib": 2**40}
+#: What an interruption leaves (printed by randla.cli.main): temporary files are removed.
+ON_INTERRUPT = "nothing was written (an older output is unchanged)"
 #: Krylov steps of the a-posteriori check by default: 2 (seven products, within a few percent
 #: of the true error) for input in memory; 0 for files (one more pass, the bound alone).
 CHECK_ITERS_MEMORY, CHECK_ITERS_FILE = 2, 0
