@@ -12,7 +12,8 @@ import threading
 
 # subcommand -> (module, one-line help)
 COMMANDS = {
-    "demo": ("randla.cli.demo", "rsvd with every sketch on a built-in matrix, beside LAPACK"),
+    "demo": ("randla.cli.demo", "rsvd with every sketch on a built-in matrix: time and "
+                                "accuracy (--full: beside LAPACK and ARPACK)"),
     "info": ("randla.cli.info", "this installation (versions, BLAS, threads), or what an "
                                 "output file records"),
     "svd": ("randla.cli.svd", "randomized SVD or PCA of a matrix file, out of core"),

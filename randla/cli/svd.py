@@ -80,39 +80,51 @@ def fraction_arg(text):
     return value
 
 
+EXAMPLES = """examples:
+  randla svd data.npy -k 50 -o svd.npz
+  randla svd data.npy --tol 0.05 --max-rank 200 -o svd.npz     # the rank is chosen
+  randla svd data.h5:/counts -k 20 --center -o pca.npz         # PCA
+  randla svd big.npy -k 50 --passes 1 --memory-limit 4GB -o svd.npz
+  randla info svd.npz                                          # how it was made
+"""
+
+
 def add_arguments(p):
+    import argparse
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EXAMPLES
     p.add_argument("input", help="matrix file: .npy, .zarr, .h5/.hdf5 (FILE.h5:/dataset), "
                                  ".npz (scipy.sparse), .mtx")
-    p.add_argument("-o", "--output", required=True,
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npz",
                    help="output .npz: U, s, Vh (and mean with --center) and metadata")
-    p.add_argument("-k", "--rank", type=count_arg(1), default=None,
+    p.add_argument("-k", "--rank", type=count_arg(1), default=None, metavar="K",
                    help="rank; with --tol, the largest rank allowed")
-    p.add_argument("--tol", type=fraction_arg, default=None,
+    p.add_argument("--tol", type=fraction_arg, default=None, metavar="T",
                    help="choose the smallest rank with ||A - U diag(s) Vh||_F <= TOL ||A||_F")
-    p.add_argument("--max-rank", type=count_arg(1), default=None,
+    p.add_argument("--max-rank", type=count_arg(1), default=None, metavar="R",
                    help="with --tol: the largest rank (default min(m, n)); sizes the memory")
     p.add_argument("--center", action="store_true",
                    help="subtract the column means first (PCA); the means are saved as 'mean'")
-    p.add_argument("--passes", type=count_arg(1), default=None,
+    p.add_argument("--passes", type=count_arg(1), default=None, metavar="N",
                    help="passes over the matrix: 1 = single pass; N >= 2 sets the power "
                         "iterations (see the docs); default: 2 power iterations")
-    p.add_argument("--power-iters", type=count_arg(0), default=None,
+    p.add_argument("--power-iters", type=count_arg(0), default=None, metavar="Q",
                    help="power iterations (or Krylov depth), instead of --passes; default 2")
     p.add_argument("--method", choices=("power", "krylov"), default="power",
                    help="subspace (power) iteration or block Krylov (better on flat spectra)")
-    p.add_argument("--sketch", default="gaussian",
+    p.add_argument("--sketch", default="gaussian", metavar="NAME",
                    help="sketch name (see randla.sketch.available()); default gaussian")
     p.add_argument("--dtype", choices=("float32", "float64"), default=None,
                    help="working precision (default: the file's; integers become float64)")
-    p.add_argument("--memory-limit", default="1GB",
+    p.add_argument("--memory-limit", default="1GB", metavar="SIZE",
                    help="working memory to stay within (default 1GB); sets the row-panel size "
                         "and refuses inputs that cannot fit")
-    p.add_argument("--seed", type=seed_arg, default=None,
+    p.add_argument("--seed", type=seed_arg, default=None, metavar="S",
                    help="random seed (default: fresh, printed and saved in the output)")
-    p.add_argument("--dataset", default=None, help="dataset inside an .h5/.zarr input")
+    p.add_argument("--dataset", default=None, metavar="PATH", help="dataset inside an .h5/.zarr input")
     p.add_argument("--no-check", action="store_true",
                    help="skip the a-posteriori error bound (one more pass over the input)")
-    p.add_argument("--check-iters", type=count_arg(0), default=None,
+    p.add_argument("--check-iters", type=count_arg(0), default=None, metavar="N",
                    help="Krylov steps of the error estimate: the check costs 1 + 2N + 2 "
                         "products (1 for N = 0: the bound alone). Default "
                         f"{CHECK_ITERS_MEMORY} for sparse input, {CHECK_ITERS_FILE} for dense "

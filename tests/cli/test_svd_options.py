@@ -255,14 +255,17 @@ def test_output_permissions_follow_the_umask(npy, tmp_path, umask, existing, mod
     assert out.stat().st_mode & 0o777 == mode
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_leaves_the_old_output_and_no_temporary_file(rng, tmp_path, sig, code):
+@pytest.mark.parametrize("sig, code, quiet", [(signal.SIGTERM, 143, True),
+                                              (signal.SIGINT, 130, True),
+                                              (signal.SIGINT, 130, False)])
+def test_a_signal_leaves_the_old_output_and_no_temporary_file(rng, tmp_path, sig, code, quiet):
     A = matrix_with_spectrum(4000, 300, 0.99 ** np.arange(300), rng=rng)
     np.save(tmp_path / "a.npy", A)
     (tmp_path / "o.npz").write_bytes(b"previous result")
     # many power iterations: a run of several seconds, all of it with the .part file open
     p = subprocess.Popen([sys.executable, "-m", "randla", "svd", str(tmp_path / "a.npy"), "-k",
-                          "20", "--power-iters", "300", "--quiet", "-o", str(tmp_path / "o.npz")],
+                          "20", "--power-iters", "300", "-o", str(tmp_path / "o.npz")]
+                         + ["--quiet"] * quiet,
                          stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not any(n.endswith(".part") for n in os.listdir(tmp_path)):
@@ -272,7 +275,24 @@ def test_a_signal_leaves_the_old_output_and_no_temporary_file(rng, tmp_path, sig
     p.send_signal(sig)
     err = p.stderr.read()
     assert p.wait(timeout=120) == code, err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    assert "nothing was written" in err
+    assert "Traceback" not in err and "Error" not in err, err
+    lines = err.strip().splitlines()     # progress bars (not quiet) end with a carriage return
+    assert len(lines) == 1 or not quiet, err
+    assert lines[-1].startswith("randla svd: ") and "nothing was written" in lines[-1], err
     assert sorted(os.listdir(tmp_path)) == ["a.npy", "o.npz"]
     assert (tmp_path / "o.npz").read_bytes() == b"previous result"
+
+
+def test_progress_bars_survive_callbacks_in_any_order():
+    # an interruption can land between dask's callbacks: a posttask with no bar, a finish
+    # twice (the old code raised AttributeError on the way out of a Ctrl-C)
+    from randla.cli.svd import _progress
+    with _progress(quiet=False) as p:
+        p._posttask("key", None, {}, {}, 0)
+        p._finish({}, {}, True)
+        p._start({"a": 1})
+        p._start({"b": 2})          # a second pass closes the first bar
+        p._posttask("b", None, {}, {}, 0)
+        p._finish({}, {}, False)
+        p._finish({}, {}, False)
+    assert p.bar is None and p.n == 2
