@@ -104,9 +104,22 @@ def run(args):
         text = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.strerror else e
         print(f"randla info: error: {text}", file=sys.stderr)
         return 2
+    meta["input_now"] = input_status(meta)
     if args.json:
         print(json.dumps(meta, indent=2))
         return 0
     for key, value in _flatten(meta):
         print(f"{key:>24}: {value}")
     return 0
+
+
+def input_status(meta) -> str:
+    """Whether the input the metadata names is still the file the result was computed from
+    (same size and header checksum): "unchanged", "changed" or "missing"."""
+    from .svd import fingerprint
+    source = (meta.get("input") or {}).get("path")
+    if not source or not os.path.exists(source):
+        return "missing"
+    now = fingerprint(source)
+    same = all(now[key] == meta["input"].get(key) for key in ("bytes", "header_sha256"))
+    return "unchanged" if same else "changed"

@@ -135,8 +135,13 @@ def test_info_prints_the_metadata(npy, tmp_path):
     _, text, _ = randla("info", out, check=0)
     assert "seed: 7" in text and "rank: 4" in text and "error.bound:" in text
     assert "input.header_sha256:" in text and "arrays.U: [400, 4]" in text
+    assert "input_now: unchanged" in text
     _, text, _ = randla("info", out, "--json", check=0)
     assert json.loads(text)["seed"] == 7 == meta_of(out)[0]["seed"]
+    np.save(path, np.load(path)[:, :-1])       # the input changes after the run
+    assert json.loads(randla("info", out, "--json", check=0)[1])["input_now"] == "changed"
+    path.unlink()
+    assert "input_now: missing" in randla("info", out, check=0)[1]
     np.savez(tmp_path / "plain.npz", a=np.ones(3))
     code, _, err = randla("info", tmp_path / "plain.npz")
     assert code == 2 and err.count("\n") == 1 and "no randla metadata" in err
