@@ -388,7 +388,7 @@ def metadata(args, *, seed, shape, dtype, info, rank, s, passes, check, check_pa
     if check is not None:
         error = {"bound": check.bound, "probability": check.probability,
                  "estimate": check.estimate if check_iters > 0 else None, "norm": "spectral",
-                 "relative_bound": check.bound / s[0] if s[0] > 0 else None,
+                 "relative_bound": check.bound / s[0] if s.size and s[0] > 0 else None,
                  "check_iters": check_iters, "passes": check_passes}
     return {
         "randla_version": randla.__version__,
