@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from .svd import seed_arg
+from .args import seed_arg
 
 
 def _timed(f):

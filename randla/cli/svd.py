@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import sys
 import time
@@ -21,64 +20,17 @@ import warnings
 
 import numpy as np
 
+from .args import count_arg, error_message, fraction_arg, one_line_warnings, parse_bytes, seed_arg
 from .output import AtomicNpz, check_output
 
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
-          "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
-          "tib": 2**40}
+__all__ = ["add_arguments", "run", "decompose", "metadata", "fingerprint", "parse_bytes",
+           "seed_arg"]
+
 #: What an interruption leaves (printed by randla.cli.main): temporary files are removed.
 ON_INTERRUPT = "nothing was written (an older output is unchanged)"
 #: Krylov steps of the a-posteriori check by default: 2 (seven products, within a few percent
 #: of the true error) for input in memory; 0 for files (one more pass, the bound alone).
 CHECK_ITERS_MEMORY, CHECK_ITERS_FILE = 2, 0
-
-
-def parse_bytes(text: str) -> int:
-    """'2GB' -> 2_000_000_000, '64MiB' -> 67108864, '1000' -> 1000."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-    if not match or match[2].lower() not in _UNITS:
-        raise ValueError(f"--memory-limit must be a size such as 512MB or 2GiB, got {text!r}")
-    return int(float(match[1]) * _UNITS[match[2].lower()])
-
-
-def seed_arg(text: str) -> int:
-    """argparse type of ``--seed``: a non-negative integer (of any size)."""
-    import argparse
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
-
-
-def count_arg(minimum):
-    """argparse type: an integer >= ``minimum``."""
-    import argparse
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-    return parse
-
-
-def fraction_arg(text):
-    """argparse type of ``--tol``: a number in (0, 1)."""
-    import argparse
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text!r}")
-    return value
-
 
 EXAMPLES = """examples:
   randla svd data.npy -k 50 -o svd.npz
@@ -134,25 +86,12 @@ def add_arguments(p):
 
 def run(args) -> int:
     with warnings.catch_warnings():
-        warnings.showwarning = _one_line_warning
+        warnings.showwarning = one_line_warnings("svd")
         try:
             return _run(args)
         except (OSError, ValueError, TypeError, MemoryError, OverflowError) as e:
-            print(f"randla svd: error: {_message(e)}", file=sys.stderr)
+            print(f"randla svd: error: {error_message(e)}", file=sys.stderr)
             return 2
-
-
-def _message(e) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    if isinstance(e, OSError) and e.strerror and e.filename:   # not "[Errno 13] ..."
-        text = f"{e.filename}: {e.strerror}"
-    if isinstance(e, MemoryError):
-        text = f"out of memory ({text}); lower --memory-limit or the rank"
-    return text
-
-
-def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"randla svd: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def _run(args) -> int:
