@@ -1,12 +1,48 @@
-"""``randla info``: what this installation runs on."""
+"""``randla info``: what this installation runs on; ``randla info OUT.npz``: how a result of
+``randla svd`` was made (its metadata: version, seed, rank, passes, error bound, input)."""
 from __future__ import annotations
 
+import json
 import os
 import platform
+import sys
 
 
 def add_arguments(parser):
+    parser.add_argument("file", nargs="?", default=None,
+                        help="an output of randla svd: print the metadata it records")
+    parser.add_argument("--json", action="store_true", help="print the metadata as JSON")
     return parser
+
+
+def read_metadata(path) -> dict:
+    """The metadata ``randla svd`` stored in ``path``, with the shapes of its arrays under
+    ``"arrays"``. Raises ValueError for a file that is not such an output."""
+    import zipfile
+
+    import numpy as np
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {name: list(f[name].shape) for name in f.files if name != "metadata"}
+            if "metadata" not in f.files:
+                raise ValueError(f"{path} has no randla metadata (arrays: "
+                                 f"{', '.join(arrays) or 'none'}); was it written by randla svd?")
+            meta = json.loads(str(f["metadata"]))
+    except (OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, KeyError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not an output of randla svd: {e}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: its metadata is not a record")
+    return meta | {"arrays": arrays}
+
+
+def _flatten(record, prefix=""):
+    for key, value in record.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def collect() -> dict:
@@ -58,6 +94,32 @@ def collect() -> dict:
 
 
 def run(args):
-    for key, value in collect().items():
+    if args.file is None:
+        for key, value in collect().items():
+            print(f"{key:>24}: {value}")
+        return 0
+    try:
+        meta = read_metadata(args.file)
+    except (OSError, ValueError) as e:
+        text = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.strerror else e
+        print(f"randla info: error: {text}", file=sys.stderr)
+        return 2
+    meta["input_now"] = input_status(meta)
+    if args.json:
+        print(json.dumps(meta, indent=2))
+        return 0
+    for key, value in _flatten(meta):
         print(f"{key:>24}: {value}")
     return 0
+
+
+def input_status(meta) -> str:
+    """Whether the input the metadata names is still the file the result was computed from
+    (same size and header checksum): "unchanged", "changed" or "missing"."""
+    from .svd import fingerprint
+    source = (meta.get("input") or {}).get("path")
+    if not source or not os.path.exists(source):
+        return "missing"
+    now = fingerprint(source)
+    same = all(now[key] == meta["input"].get(key) for key in ("bytes", "header_sha256"))
+    return "unchanged" if same else "changed"

@@ -1,162 +1,389 @@
-"""``randla svd``: randomized SVD of a matrix file, out of core.
+"""``randla svd``: randomized SVD (or PCA) of a matrix file, out of core.
 
-    randla svd INPUT --rank K [--tol T] [--passes N] [--memory-limit 2GB] [--sketch NAME]
-               [--seed S] [--dataset PATH] -o OUT.npz
+    randla svd INPUT (-k K | --tol T [--max-rank R]) [--center] [--passes N | --power-iters Q]
+               [--method power|krylov] [--sketch NAME] [--dtype float32] [--seed S]
+               [--memory-limit 2GB] [--dataset PATH] [--no-check] -o OUT.npz
 
-Writes ``U``, ``s`` and ``Vh`` to OUT.npz atomically: a temporary file in the same directory,
-renamed when complete, so an interrupted or failed run leaves nothing behind.
+OUT.npz holds ``U``, ``s``, ``Vh`` (and ``mean`` with ``--center``) and ``metadata``: a JSON
+record of how the result was made (see :func:`metadata` and ``randla info OUT.npz``). It is
+written atomically (see :mod:`randla.cli.output`): a failed or interrupted run leaves the old
+OUT.npz as it was and no temporary file.
 """
 from __future__ import annotations
 
+import json
 import os
-import re
+import secrets
 import sys
-import tempfile
 import time
+import warnings
 
 import numpy as np
 
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
-          "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
-          "tib": 2**40}
+from .args import count_arg, error_message, fraction_arg, one_line_warnings, parse_bytes, seed_arg
+from .output import AtomicNpz, check_output
 
+__all__ = ["add_arguments", "run", "decompose", "metadata", "fingerprint", "parse_bytes",
+           "seed_arg"]
 
-def parse_bytes(text: str) -> int:
-    """'2GB' -> 2_000_000_000, '64MiB' -> 67108864, '1000' -> 1000."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-    if not match or match[2].lower() not in _UNITS:
-        raise ValueError(f"--memory-limit must be a size such as 512MB or 2GiB, got {text!r}")
-    return int(float(match[1]) * _UNITS[match[2].lower()])
+#: What an interruption leaves (printed by randla.cli.main): temporary files are removed.
+ON_INTERRUPT = "nothing was written (an older output is unchanged)"
+#: Krylov steps of the a-posteriori check by default: 2 (seven products, within a few percent
+#: of the true error) for input in memory; 0 for files (one more pass, the bound alone).
+CHECK_ITERS_MEMORY, CHECK_ITERS_FILE = 2, 0
+
+EXAMPLES = """examples:
+  randla svd data.npy -k 50 -o svd.npz
+  randla svd data.npy --tol 0.05 --max-rank 200 -o svd.npz     # the rank is chosen
+  randla svd data.h5:/counts -k 20 --center -o pca.npz         # PCA
+  randla svd big.npy -k 50 --passes 1 --memory-limit 4GB -o svd.npz
+  randla info svd.npz                                          # how it was made
+"""
 
 
 def add_arguments(p):
+    import argparse
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EXAMPLES
     p.add_argument("input", help="matrix file: .npy, .zarr, .h5/.hdf5 (FILE.h5:/dataset), "
                                  ".npz (scipy.sparse), .mtx")
-    p.add_argument("-o", "--output", required=True, help="output .npz with arrays U, s, Vh")
-    p.add_argument("-k", "--rank", type=int, required=True,
-                   help="rank (with --tol: the largest rank)")
-    p.add_argument("--tol", type=float, default=None,
-                   help="smallest rank with ||A - U diag(s) Vh||_F <= TOL ||A||_F")
-    p.add_argument("--passes", type=int, default=None,
-                   help="passes over the matrix: 1 = single pass; N >= 2 = N - 2 power "
-                        "iterations, the last pass writing U (N - 1 for a wide matrix); "
-                        "default: 2 power iterations")
-    p.add_argument("--memory-limit", default="1GB",
-                   help="working memory to stay within (default 1GB); sets the row-panel size")
-    p.add_argument("--sketch", default="gaussian", help="sketch name (see randla.sketch.available())")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: fresh entropy)")
-    p.add_argument("--dataset", default=None, help="dataset inside an .h5/.zarr input")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npz",
+                   help="output .npz: U, s, Vh (and mean with --center) and metadata")
+    p.add_argument("-k", "--rank", type=count_arg(1), default=None, metavar="K",
+                   help="rank; with --tol, the largest rank allowed")
+    p.add_argument("--tol", type=fraction_arg, default=None, metavar="T",
+                   help="choose the smallest rank with ||A - U diag(s) Vh||_F <= TOL ||A||_F")
+    p.add_argument("--max-rank", type=count_arg(1), default=None, metavar="R",
+                   help="with --tol: the largest rank (default min(m, n)); sizes the memory")
+    p.add_argument("--center", action="store_true",
+                   help="subtract the column means first (PCA); the means are saved as 'mean'")
+    p.add_argument("--passes", type=count_arg(1), default=None, metavar="N",
+                   help="passes over the matrix: 1 = single pass; N >= 2 sets the power "
+                        "iterations (see the docs); default: 2 power iterations")
+    p.add_argument("--power-iters", type=count_arg(0), default=None, metavar="Q",
+                   help="power iterations (or Krylov depth), instead of --passes; default 2")
+    p.add_argument("--method", choices=("power", "krylov"), default="power",
+                   help="subspace (power) iteration or block Krylov (better on flat spectra)")
+    p.add_argument("--sketch", default="gaussian", metavar="NAME",
+                   help="sketch name (see randla.sketch.available()); default gaussian")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=None,
+                   help="working precision (default: the file's; integers become float64)")
+    p.add_argument("--memory-limit", default="1GB", metavar="SIZE",
+                   help="working memory to stay within (default 1GB); sets the row-panel size "
+                        "and refuses inputs that cannot fit")
+    p.add_argument("--seed", type=seed_arg, default=None, metavar="S",
+                   help="random seed (default: fresh, printed and saved in the output)")
+    p.add_argument("--dataset", default=None, metavar="PATH", help="dataset inside an .h5/.zarr input")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the a-posteriori error bound (one more pass over the input)")
+    p.add_argument("--check-iters", type=count_arg(0), default=None, metavar="N",
+                   help="Krylov steps of the error estimate: the check costs 1 + 2N + 2 "
+                        "products (1 for N = 0: the bound alone). Default "
+                        f"{CHECK_ITERS_MEMORY} for sparse input, {CHECK_ITERS_FILE} for dense "
+                        "files")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
 
 def run(args) -> int:
-    try:
-        return _run(args)
-    except (OSError, ValueError, TypeError, MemoryError) as e:
-        print(f"randla svd: error: {e}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = one_line_warnings("svd")
+        try:
+            return _run(args)
+        except (OSError, ValueError, TypeError, MemoryError, OverflowError) as e:
+            print(f"randla svd: error: {error_message(e)}", file=sys.stderr)
+            return 2
 
 
 def _run(args) -> int:
-    from ..io import open_matrix
-    limit = parse_bytes(args.memory_limit)
-    _check_output(args.output)
-    A = open_matrix(args.input, args.dataset)
-    m, n = A.shape
-    if hasattr(A, "chunks"):  # reopen with row panels sized to the budget
-        single = A.dtype.kind in "fc" and np.finfo(A.dtype).eps > 1e-10  # no fused passes
-        u_in_memory = args.tol is not None or args.passes == 1 or m < n or single
-        A = open_matrix(args.input, args.dataset,
-                        panel_bytes=_panel_bytes(A, args.rank, limit, u_in_memory))
+    from ..io import split_dataset
     start = time.perf_counter()
-    with _progress(args.quiet):
-        U, s, Vh, passes = decompose(A, args.rank, tol=args.tol, passes=args.passes,
-                                     sketch=args.sketch, seed=args.seed)
-    save_npz_atomic(args.output, quiet=args.quiet, U=U, s=s, Vh=Vh)
+    limit = parse_bytes(args.memory_limit)
+    if args.rank is None and args.tol is None:
+        raise ValueError("give the rank (-k/--rank), a tolerance (--tol), or both")
+    if args.max_rank is not None and args.tol is None:
+        raise ValueError("--max-rank goes with --tol (with a fixed rank, use -k)")
+    if args.passes is not None and args.power_iters is not None:
+        raise ValueError("give --passes or --power-iters, not both")
+    if args.passes == 1 and (args.tol is not None or args.center or args.method != "power"):
+        raise ValueError("--passes 1 (a single pass) needs a fixed rank -k, --method power "
+                         "and no --center; --tol measures ||A||_F and grows the rank by blocks")
+    if args.passes is not None and args.tol is not None:
+        raise ValueError("--tol needs no --passes: the rank it reaches sets the passes; give "
+                         "--power-iters instead")
+    path, dataset = split_dataset(args.input, args.dataset)
+    check_output(args.output, path)
+    seed = args.seed if args.seed is not None else secrets.randbits(63)
+    with AtomicNpz(args.output) as out:   # created now: an unwritable folder fails here
+        A, info = _open(path, dataset, args, limit)
+        with _progress(args.quiet):
+            U, s, Vh, passes = decompose(A, args.rank, tol=args.tol, max_rank=args.max_rank,
+                                         passes=args.passes, power_iters=args.power_iters,
+                                         method=args.method, center=args.center,
+                                         sketch=args.sketch, seed=seed)
+            out.add("U", U, quiet=args.quiet)
+            out.add("s", s)
+            out.add("Vh", Vh)
+            check, check_passes, mean = None, 0, None
+            if args.center or not args.no_check:
+                U_read = out.memmap("U") if not isinstance(U, np.ndarray) else U
+                check, check_passes, mean = _check(A, U_read, s, Vh, args, seed)
+                del U_read
+            if mean is not None:
+                out.add("mean", mean)
+        meta = metadata(args, seed=seed, shape=A.shape, dtype=A.dtype, info=info, rank=len(s),
+                        s=s, passes=passes, check=check, check_passes=check_passes,
+                        check_iters=check_iters(args, A), seconds=time.perf_counter() - start)
+        out.add("metadata", np.array(json.dumps(meta)))
+        out.commit()
     if not args.quiet:
-        print(f"randla svd: {m} x {n} {A.dtype}, rank {len(s)}, {passes} pass(es) over the "
-              f"input, {time.perf_counter() - start:.2f} s -> {args.output}", file=sys.stderr)
+        _summary(args, meta)
     return 0
 
 
-def decompose(A, k, *, tol=None, passes=None, sketch="gaussian", seed=None):
-    """``(U, s, Vh, passes over A)`` with the method ``passes`` asks for. For a chunked A,
-    U may be a lazy dask array ``A @ W``, whose evaluation is the last pass counted."""
-    from dask.callbacks import Callback
+def _open(path, dataset, args, limit):
+    """The input, opened within the memory budget, and what the metadata records about it."""
+    from ..io import SPARSE_SUFFIXES, open_matrix, sparse_header
+    suffix = os.path.splitext(path.rstrip("/"))[1].lower()
+    if suffix in SPARSE_SUFFIXES and os.path.exists(path) and dataset is None:
+        head = sparse_header(path)   # sizes from the header, before anything is allocated
+        _check_ranks(args, head.shape)
+        need = _factor_bytes(head.shape, _rank_cap(args, head.shape), _dtype(args, head.dtype))
+        _fits(need + head.load_bytes, limit, f"{path} loaded ({head.nnz} stored entries, "
+              f"{head.load_bytes} bytes) and the factors", args)
+        A = open_matrix(path, max_bytes=limit - need)
+    else:
+        A = open_matrix(path, dataset)
+    file_dtype = A.dtype
+    _check_ranks(args, A.shape)
+    if hasattr(A, "chunks"):     # reopen with row panels sized to the budget
+        probe = A.astype(args.dtype) if args.dtype is not None else A
+        A = open_matrix(path, dataset, panel_bytes=_panel_bytes(probe, args, limit))
+    if args.dtype is not None and A.dtype != np.dtype(args.dtype):
+        A = A.astype(args.dtype)
+    info = {"path": os.path.abspath(path), "dataset": dataset, "format": suffix.lstrip("."),
+            "shape": list(A.shape), "dtype": str(file_dtype), **fingerprint(path)}
+    return A, info
 
-    import randla
-    if passes is not None and passes < 1:
-        raise ValueError(f"--passes must be >= 1, got {passes}")
-    if passes == 1 and tol is not None:
-        raise ValueError("--tol needs several passes (it measures ||A||_F); drop --passes 1")
-    if not hasattr(A, "chunks"):      # sparse input, in memory
-        return (*randla.rsvd(A, k, sketch=sketch, rng=seed, passes=passes, tol=tol), None)
-    count = [0]                       # each pass over A is one dask computation
-    with Callback(start=lambda dsk: count.__setitem__(0, count[0] + 1)):
-        U, s, Vh = randla.rsvd(A, k, sketch=sketch, rng=seed, passes=passes, tol=tol)
-    lazy = A.name in getattr(getattr(U, "dask", None), "layers", ())
-    return U, s, Vh, count[0] + lazy
+
+def _check_ranks(args, shape):
+    for flag, value in (("-k/--rank", args.rank), ("--max-rank", args.max_rank)):
+        if value is not None and value > min(shape):
+            raise ValueError(f"{flag} must be <= min(m, n) = {min(shape)} for the "
+                             f"{shape[0]} x {shape[1]} input, got {value}")
 
 
-def _panel_bytes(A, k, limit, u_in_memory=True):
-    """Row-panel size within the budget. The factors and their QR workspace take about
-    3 (m + n) (k + 10) words, or 3 n (k + 10) when U is left lazy and written panel by panel;
-    a quarter of the rest goes to a panel: the read-ahead of a file larger than memory holds
-    up to three, and their products are small. The single-pass sketches are wider (about 3k)
-    but the same order."""
-    m, n = A.shape
-    need = 3 * ((m if u_in_memory else 0) + n) * (k + 10) * np.dtype(A.dtype).itemsize
-    if need > 2 * limit // 3:
-        raise ValueError(f"--memory-limit {limit} bytes is too small for rank {k} on a {m} x {n} "
-                         f"matrix: the factors alone need about {need} bytes; allow at least "
-                         f"{3 * need // 2}")
+def _dtype(args, dtype):
+    from .._validation import working_dtype
+    return np.dtype(args.dtype) if args.dtype is not None else working_dtype(dtype)
+
+
+def _rank_cap(args, shape):
+    """The largest rank the run can reach: -k, else --max-rank, else min(m, n) (for --tol)."""
+    caps = [c for c in (args.rank, args.max_rank) if c is not None]
+    return max(1, min(caps + [min(shape)]))
+
+
+def _factor_bytes(shape, k, dtype, u_in_memory=True):
+    """The factors and their QR workspace: about 3 (m + n) (k + 10) words, or 3 n (k + 10)
+    when U is left lazy and written panel by panel."""
+    m, n = shape
+    return 3 * ((m if u_in_memory else 0) + n) * (k + 10) * np.dtype(dtype).itemsize
+
+
+def _fits(need, limit, what, args):
+    if need > limit:
+        hint = " or --max-rank" if args.tol is not None and args.max_rank is None else ""
+        raise ValueError(f"--memory-limit {limit} bytes is too small: {what} need about {need} "
+                         f"bytes; raise --memory-limit{hint}")
+
+
+def _panel_bytes(A, args, limit):
+    """Row-panel size within the budget: a quarter of what the factors leave (the read-ahead
+    of a file larger than memory holds up to three panels; their products are small). The
+    single-pass sketches are wider (about 3k) but the same order."""
+    from ..lowrank import plan_rsvd
+    from ..operators import as_operator
+    plan = plan_rsvd(as_operator(A), tol=args.tol, method=args.method, center=args.center,
+                     passes=args.passes, power_iters=args.power_iters, sketch=args.sketch,
+                     lazy_ok=True)
+    k = _rank_cap(args, A.shape)
+    need = _factor_bytes(A.shape, k, A.dtype, u_in_memory=not plan.lazy_u)
+    _fits(3 * need // 2, limit, f"rank {k} on a {A.shape[0]} x {A.shape[1]} matrix: the factors",
+          args)
     return max(1 << 20, (limit - need) // 4)
 
 
-def _check_output(path):
-    if not path.endswith(".npz"):
-        raise ValueError(f"output must end in .npz, got {path!r}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"output folder does not exist: {folder}")
+def decompose(A, k, *, tol=None, max_rank=None, passes=None, power_iters=None, method="power",
+              center=False, sketch="gaussian", seed=None):
+    """``(U, s, Vh, passes over A)``. For a chunked A, U may be a lazy dask array ``A @ W``,
+    whose evaluation (when the output is written) is the last pass counted."""
+    from ..lowrank import rsvd
+    kwargs = dict(tol=tol, max_rank=max_rank, passes=passes, power_iters=power_iters,
+                  method=method, center=center, sketch=sketch, rng=seed)
+    if not hasattr(A, "chunks"):      # sparse input, in memory: count the products
+        op, counter = counting(A)
+        U, s, Vh = rsvd(op, k, **kwargs)
+        return U, s, Vh, counter[0]
+    with _DaskPasses() as count:      # each pass over A is one dask computation
+        U, s, Vh = rsvd(A, k, **kwargs)
+    lazy = A.name in getattr(getattr(U, "dask", None), "layers", ())
+    return U, s, Vh, count.n + lazy
 
 
-def save_npz_atomic(path, *, quiet=True, **arrays):
-    """Write an .npz (as np.savez) to a temporary file beside ``path``, then rename it over
-    ``path``. A dask array is evaluated and written one row block at a time."""
-    import zipfile
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".randla-", suffix=".npz.part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for name, value in arrays.items():
-                    with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
-                        if hasattr(value, "blocks"):
-                            _write_row_blocks(out, value, name, quiet)
-                        else:
-                            np.lib.format.write_array(out, np.asanyarray(value),
-                                                      allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def counting(A):
+    """``(operator, counter)``: A as an operator whose products (reads of A) are counted in
+    ``counter[0]``; in-memory input only (chunked input counts its dask computations)."""
+    from ..operators import as_operator
+    op = as_operator(A)
+    counter = [0]
+    base = type(op)
+
+    def counted(name):
+        method = getattr(base, name)
+
+        def call(self, *a, **kw):
+            counter[0] += 1
+            return method(self, *a, **kw)
+        return call
+    names = ("matmat", "rmatmat", "sketch_right", "sketch_left", "column_means", "fro_norm")
+    cls = type(f"Counted{base.__name__}", (base,), {name: counted(name) for name in names})
+    clone = object.__new__(cls)
+    clone.__dict__.update(op.__dict__)
+    return clone, counter
 
 
-def _write_row_blocks(out, X, name, quiet):
-    """X (a dask array) as .npy, computing its row blocks in order: a lazy U = A @ W reads the
-    input once more, panel after panel, and never holds more than one block."""
-    from tqdm import tqdm
+class _DaskPasses:
+    def __enter__(self):
+        from dask.callbacks import Callback
+        self.n = 0
+        self._cb = Callback(start=lambda dsk: setattr(self, "n", self.n + 1))
+        self._cb.__enter__()
+        return self
 
-    from .._dask import compute
-    fmt = np.lib.format
-    fmt.write_array_header_1_0(out, {"descr": fmt.dtype_to_descr(X.dtype),
-                                     "fortran_order": False, "shape": X.shape})
-    for i in tqdm(range(X.numblocks[0]), desc=f"writing {name}", unit="block", file=sys.stderr,
-                  delay=1.0, leave=False, disable=quiet):
-        out.write(np.ascontiguousarray(compute(X.blocks[i])[0]).data)
+    def __exit__(self, *exc):
+        self._cb.__exit__(*exc)
+        return False
+
+
+def _check(A, U, s, Vh, args, seed):
+    """The a-posteriori bound (randla.estimate_error) of the result, on the centered matrix
+    with --center; returns (ErrorEstimate or None, passes it took, column means or None)."""
+    from ..lowrank import estimate_error
+    from ..operators import CenteredOperator
+    if hasattr(A, "chunks"):
+        from ..operators import as_operator
+        op, counter = as_operator(A), None
+    else:
+        op, counter = counting(A)
+    with _DaskPasses() as count:
+        if args.center:
+            op = CenteredOperator(op)
+        err = None if args.no_check else estimate_error(
+            op, U, s, Vh, n_iter=check_iters(args, A), rng=np.random.default_rng([seed, 1]))
+    mean = op.mean if args.center else None
+    return err, count.n + (counter[0] if counter else 0), mean
+
+
+def check_iters(args, A) -> int:
+    if args.check_iters is not None:
+        return args.check_iters
+    return CHECK_ITERS_FILE if hasattr(A, "chunks") else CHECK_ITERS_MEMORY
+
+
+def fingerprint(path) -> dict:
+    """Size and SHA-256 of the input's first 64 KiB (its header: the .npy header, the HDF5
+    superblock, the Matrix Market banner) or, for a Zarr store, of its metadata files: a
+    cheap check that a result belongs to a file, without another pass over it."""
+    import hashlib
+    h = hashlib.sha256()
+    if os.path.isdir(path):
+        size = 0
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(root, name)
+                size += os.path.getsize(full)
+                if name.startswith(".z") or name == "zarr.json":
+                    h.update(os.path.relpath(full, path).encode())
+                    with open(full, "rb") as f:
+                        h.update(f.read(1 << 16))
+        return {"bytes": size, "header_sha256": h.hexdigest(), "header_bytes": None}
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    h.update(head)
+    return {"bytes": os.path.getsize(path), "header_sha256": h.hexdigest(),
+            "header_bytes": len(head)}
+
+
+def metadata(args, *, seed, shape, dtype, info, rank, s, passes, check, check_passes,
+             check_iters, seconds) -> dict:
+    """How the result was made: enough to reproduce it (command, seed, options) and to trust
+    it (the error bound and its probability), and which input it belongs to."""
+    import datetime
+
+    import randla
+    s = np.asarray(s, dtype=np.float64)
+    error = None
+    if check is not None:
+        error = {"bound": check.bound, "probability": check.probability,
+                 "estimate": check.estimate if check_iters > 0 else None, "norm": "spectral",
+                 "relative_bound": check.bound / s[0] if s.size and s[0] > 0 else None,
+                 "check_iters": check_iters, "passes": check_passes}
+    return {
+        "randla_version": randla.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "randla svd " + " ".join(_quote(a) for a in _argv(args, seed)),
+        "seed": seed,
+        "rank": rank,
+        "passes": passes,
+        "sketch": args.sketch,
+        "method": args.method,
+        "power_iters": args.power_iters,
+        "passes_requested": args.passes,
+        "tol": args.tol,
+        "max_rank": args.max_rank,
+        "center": args.center,
+        "dtype": str(np.dtype(dtype)),
+        "shape": list(shape),
+        "error": error,
+        "seconds": round(seconds, 3),
+        "input": info,
+    }
+
+
+def _argv(args, seed):
+    """The command line that reproduces the result (the seed made explicit)."""
+    argv = [args.input, "-o", args.output]
+    for flag, value in (("--rank", args.rank), ("--tol", args.tol), ("--max-rank", args.max_rank),
+                        ("--passes", args.passes), ("--power-iters", args.power_iters),
+                        ("--dtype", args.dtype), ("--dataset", args.dataset)):
+        if value is not None:
+            argv += [flag, str(value)]
+    argv += ["--method", args.method, "--sketch", args.sketch, "--seed", str(seed),
+             "--memory-limit", args.memory_limit]
+    if args.check_iters is not None:
+        argv += ["--check-iters", str(args.check_iters)]
+    argv += ["--center"] * args.center + ["--no-check"] * args.no_check
+    return argv
+
+
+def _quote(text):
+    import shlex
+    return shlex.quote(str(text))
+
+
+def _summary(args, meta):
+    m, n = meta["shape"]
+    print(f"randla svd: {m} x {n} {meta['dtype']}, rank {meta['rank']}, {meta['passes']} "
+          f"pass(es) over the input, {meta['seconds']:.2f} s, seed {meta['seed']} -> "
+          f"{args.output}", file=sys.stderr)
+    err = meta["error"]
+    if err is not None:
+        rel = "" if err["relative_bound"] is None else f" ({err['relative_bound']:.2e} of s_1)"
+        estimate = "" if err["estimate"] is None else f"; estimate {err['estimate']:.3e}"
+        print(f"randla svd: ||A - U diag(s) Vh||_2 <= {err['bound']:.3e}{rel} with probability "
+              f">= {err['probability']:.10g}{estimate} ({err['passes']} more pass(es))",
+              file=sys.stderr)
 
 
 class _progress:
@@ -164,30 +391,36 @@ class _progress:
 
     def __init__(self, quiet):
         self.quiet = quiet
+        self.bar = None
 
     def __enter__(self):
         if self.quiet:
             return self
         from dask.callbacks import Callback
-        from tqdm import tqdm
-        state = {"bar": None, "n": 0}
-
-        def start(dsk):
-            state["n"] += 1
-            state["bar"] = tqdm(total=len(dsk), desc=f"pass {state['n']}", unit="task",
-                                file=sys.stderr, delay=1.0, leave=False)
-
-        def posttask(key, result, dsk, st, worker_id):
-            state["bar"].update(1)
-
-        def finish(dsk, st, errored):
-            state["bar"].close()
-
-        self.cb = Callback(start=start, posttask=posttask, finish=finish)
+        self.n = 0
+        self.cb = Callback(start=self._start, posttask=self._posttask, finish=self._finish)
         self.cb.__enter__()
         return self
 
+    def _start(self, dsk):
+        from tqdm import tqdm
+        self._finish()
+        self.n += 1
+        self.bar = tqdm(total=len(dsk), desc=f"pass {self.n}", unit="task", file=sys.stderr,
+                        delay=1.0, leave=False)
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _finish(self, *_):
+        # an interruption can come between any two of these calls: never assume a bar
+        bar, self.bar = self.bar, None
+        if bar is not None:
+            bar.close()
+
     def __exit__(self, *exc):
         if not self.quiet:
+            self._finish()
             self.cb.__exit__(*exc)
         return False

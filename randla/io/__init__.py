@@ -7,11 +7,13 @@ from .files import (
                     ArrayRows,
                     H5Rows,
                     NpyRows,
+                    SparseHeader,
                     as_panels,
                     open_matrix,
+                    sparse_header,
                     split_dataset,
 )
 
 __all__ = ["open_matrix", "as_panels", "split_dataset", "ArrayRows", "NpyRows", "H5Rows",
            "DirectPanelReader", "direct_io_supported", "PANEL_BYTES", "DENSE_SUFFIXES",
-           "SPARSE_SUFFIXES"]
+           "SPARSE_SUFFIXES", "sparse_header", "SparseHeader"]

@@ -7,11 +7,15 @@ small picklable objects that reopen the file in whichever process (or cluster wo
 """
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import re
 import threading
 import uuid
+import zipfile
+import zlib
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,7 +37,7 @@ def split_dataset(path: str, dataset: str | None = None):
     return path, dataset
 
 
-def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None):
+def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None, max_bytes=None):
     """Open the matrix stored in ``path`` without reading it.
 
     Parameters
@@ -51,6 +55,10 @@ def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None):
         over a file larger than memory is a cold read, and O_DIRECT makes it cost almost no
         CPU, so reading overlaps the multiplications. Default: when the file
         is larger than the memory available (else the page cache keeps it after one pass).
+    max_bytes : int, optional
+        Sparse formats only (they are loaded): refuse, before reading the entries, a file whose
+        loading would take more than ``max_bytes`` of memory (as :func:`sparse_header`
+        estimates it from the file's header). Dense formats are never loaded.
 
     Returns
     -------
@@ -63,7 +71,8 @@ def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None):
     FileNotFoundError, PermissionError
         Missing or unreadable file.
     ValueError
-        Corrupt or truncated file, missing dataset, not a 2-D matrix, unknown suffix.
+        Corrupt or truncated file, missing dataset (or a dataset named for a format that has
+        none), not a 2-D matrix, unknown suffix, a sparse file larger than ``max_bytes``.
     TypeError
         Non-numeric data.
 
@@ -81,6 +90,16 @@ def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None):
     suffix = os.path.splitext(path.rstrip("/"))[1].lower()
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
+    if dataset is not None and suffix not in (".h5", ".hdf5", ".zarr"):
+        # a .npy/.npz/.mtx holds one matrix: a dataset name is a mistake, not a no-op
+        raise ValueError(f"a dataset ({dataset!r}) names an array inside an .h5/.hdf5/.zarr "
+                         f"input; {path} holds a single matrix")
+    if suffix in SPARSE_SUFFIXES and max_bytes is not None:
+        head = sparse_header(path)
+        if head.load_bytes > max_bytes:
+            raise ValueError(f"{path} ({head.shape[0]} x {head.shape[1]}, {head.nnz} stored "
+                             f"entries) needs about {head.load_bytes} bytes to load, more than "
+                             f"the {int(max_bytes)} bytes allowed")
     if suffix == ".npy":
         reader = NpyRows(path, direct=_larger_than_memory(path) if direct is None else direct)
     elif suffix in (".h5", ".hdf5"):
@@ -116,6 +135,8 @@ def as_panels(x, *, panel_bytes=PANEL_BYTES):
 def _check_matrix(shape, dtype, name):
     if len(shape) != 2:
         raise ValueError(f"{name} must hold a 2-D matrix, got shape {tuple(shape)}")
+    if min(shape) < 0:   # a crafted header; numpy's parser lets it through
+        raise ValueError(f"{name} announces a negative dimension: shape {tuple(shape)}")
     if min(shape) == 0:
         raise ValueError(f"{name} is empty (shape {tuple(shape)})")
     working_dtype(dtype, name)
@@ -148,19 +169,16 @@ class NpyRows:
         self.name = os.fspath(path)
         with open(self.name, "rb") as f:
             try:
-                fmt = np.lib.format
-                version = fmt.read_magic(f)
-                read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
-                shape, fortran, dtype = (read[version](f) if version in read
-                                         else fmt._read_array_header(f, version))
-            except (ValueError, OSError, SyntaxError) as e:
+                shape, fortran, dtype = read_npy_header(f)
+            except (ValueError, OSError, SyntaxError, EOFError) as e:
                 raise ValueError(f"{self.name} is not a valid .npy file: {e}") from None
             self.offset = f.tell()
         if dtype.hasobject or dtype.fields is not None:
             raise TypeError(f"{self.name} must hold numbers, got dtype {dtype}")
         _check_matrix(shape, dtype, self.name)
         self.shape, self.dtype, self.fortran = tuple(shape), np.dtype(dtype), fortran
-        need = self.offset + int(np.prod(shape)) * self.dtype.itemsize
+        # Python integers: np.prod wraps around in int64 for a crafted (2^32, 2^32)
+        need = self.offset + math.prod(shape) * self.dtype.itemsize
         have = os.path.getsize(self.name)
         if have < need:
             raise ValueError(f"{self.name} is truncated: its header announces shape {self.shape} "
@@ -312,10 +330,140 @@ class _ZarrRows:
             raise ValueError(f"{self.name}: cannot read rows {key}: {e}") from None
 
 
+class SparseHeader(NamedTuple):
+    """What a sparse file announces, read without loading its entries."""
+
+    shape: tuple
+    dtype: np.dtype
+    nnz: int
+    #: Estimated peak memory of :func:`open_matrix` on the file: the arrays as stored, plus the
+    #: CSR matrix they are converted to.
+    load_bytes: int
+
+
+def sparse_header(path) -> SparseHeader:
+    """Shape, dtype and stored entries of a ``.npz`` (scipy.sparse) or ``.mtx`` file, from its
+    header alone, with the memory loading it would take: a 60-byte file can announce a
+    10^8 x 10^8 matrix, and this is how to find out before allocating anything.
+
+    Raises ValueError for a file that is not a valid sparse matrix file.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp, tempfile, os
+    >>> from randla.io import sparse_header
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npz")
+    >>> sp.save_npz(path, sp.eye(1000, 500, format="csr"))
+    >>> h = sparse_header(path)
+    >>> h.shape, h.nnz, h.dtype
+    ((1000, 500), 500, dtype('float64'))
+    """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".npz":
+        return _npz_header(path)
+    if suffix == ".mtx":
+        return _mtx_header(path)
+    raise ValueError(f"{path} is not a sparse matrix file (.npz or .mtx)")
+
+
+def _csr_bytes(shape, nnz, dtype):
+    index = 4 if max(*shape, nnz) < 2**31 else 8
+    return nnz * (working_dtype(dtype).itemsize + index) + (shape[0] + 1) * index
+
+
+_NPZ_ERRORS = (ValueError, OSError, KeyError, EOFError, SyntaxError, zipfile.BadZipFile,
+               zlib.error, NotImplementedError)
+
+
+def _npz_header(path):
+    def bad(why):
+        return ValueError(f"{path} is not a scipy.sparse .npz file (write it with "
+                          f"scipy.sparse.save_npz): {why}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if not {"format.npy", "shape.npy", "data.npy"} <= names:
+                raise bad(f"it holds {', '.join(sorted(names)[:10]) or 'nothing'}")
+            heads = {name: _npy_member_header(zf, name) for name in names}
+            small = {}
+            for name in ("format.npy", "shape.npy"):
+                shape, dtype = heads[name]
+                if math.prod(shape) > 16 or dtype.hasobject:
+                    raise bad(f"{name} is not a small array")
+                with zf.open(name) as f:
+                    small[name] = np.lib.format.read_array(f, allow_pickle=False)
+    except _NPZ_ERRORS as e:
+        raise bad(e) from None
+    fmt = small["format.npy"].item()
+    fmt = fmt.decode("ascii", "replace") if isinstance(fmt, bytes) else str(fmt)
+    shape = tuple(int(d) for d in np.ravel(small["shape.npy"]))
+    if len(shape) != 2 or min(shape) < 0:
+        raise bad(f"shape {shape}")
+    data_shape, dtype = heads["data.npy"]
+    nnz = math.prod(data_shape)
+    stored = sum(math.prod(s) * d.itemsize for s, d in heads.values())
+    convert = _csr_bytes(shape, nnz, dtype) if fmt != "csr" or dtype != working_dtype(dtype) else 0
+    return SparseHeader(shape, dtype, nnz, stored + convert)
+
+
+def read_npy_header(f):
+    """``(shape, fortran_order, dtype)`` from the .npy header at ``f``'s position."""
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    if version not in read:
+        raise ValueError(f"unsupported .npy format version {version}")
+    return read[version](f)
+
+
+def _npy_member_header(zf, name):
+    with zf.open(name) as f:
+        shape, _, dtype = read_npy_header(f)
+    if any(d < 0 for d in shape):
+        raise ValueError(f"{name} announces a negative dimension {shape}")
+    return tuple(shape), np.dtype(dtype)
+
+
+_MTX_DTYPES = {"real": np.float64, "double": np.float64, "integer": np.int64,
+               "unsigned-integer": np.uint64, "complex": np.complex128, "pattern": np.float64}
+
+
+def _mtx_header(path):
+    def bad(why):
+        return ValueError(f"{path} is not a valid Matrix Market file: {why}")
+    with open(path, "rb") as f:
+        banner = f.readline(1024).decode("ascii", "replace").split()
+        if len(banner) != 5 or banner[0].lower() != "%%matrixmarket" or banner[1].lower() != "matrix":
+            raise bad("no '%%MatrixMarket matrix' banner")
+        layout, field, symmetry = (b.lower() for b in banner[2:])
+        if layout not in ("coordinate", "array") or field not in _MTX_DTYPES:
+            raise bad(f"unknown layout or field {layout!r} {field!r}")
+        for _ in range(100_000):   # comments, then the size line
+            line = f.readline(1024).decode("ascii", "replace").strip()
+            if line and not line.startswith("%"):
+                break
+        else:
+            raise bad("no size line")
+    sizes = line.split()
+    if not all(x.isdigit() for x in sizes) or len(sizes) != (3 if layout == "coordinate" else 2):
+        raise bad(f"size line {line[:80]!r}")
+    m, n = int(sizes[0]), int(sizes[1])
+    dtype = np.dtype(_MTX_DTYPES[field])
+    if layout == "array":   # loaded as a dense matrix
+        return SparseHeader((m, n), dtype, m * n, m * n * dtype.itemsize)
+    nnz = int(sizes[2])
+    if nnz > m * n:
+        raise bad(f"{nnz} entries announced in a {m} x {n} matrix")
+    entries = nnz * (1 if symmetry == "general" else 2)
+    coo = entries * (16 + dtype.itemsize)
+    return SparseHeader((m, n), dtype, nnz, coo + _csr_bytes((m, n), entries, dtype))
+
+
 def _load_npz(path):
     try:
         A = sp.load_npz(path)
-    except (ValueError, OSError, KeyError) as e:
+    except _NPZ_ERRORS as e:
         raise ValueError(f"{path} is not a scipy.sparse .npz file (write it with "
                          f"scipy.sparse.save_npz): {e}") from None
     return _checked_sparse(A, path)

@@ -10,7 +10,7 @@ from randla.testing import matrix_with_spectrum
 
 
 def test_demo_prints_a_row_per_sketch(capsys):
-    assert main(["demo", "--m", "1500", "--n", "300", "--k", "10"]) == 0
+    assert main(["demo", "--m", "1500", "--n", "300", "--k", "10", "--full", "--quiet"]) == 0
     out = capsys.readouterr().out
     for name in randla.sketch.available():
         row = next(line for line in out.splitlines() if f"sketch={name}" in line)
@@ -33,3 +33,19 @@ def test_demo_matrix_has_the_requested_spectrum():
     assert B.dtype == np.float32
     np.testing.assert_allclose(np.linalg.svd(B.astype(float), compute_uv=False)[:50], s,
                                atol=1e-5)
+
+
+def test_demo_without_full_skips_the_slow_references(capsys):
+    assert main(["demo", "--m", "600", "--n", "120", "--k", "5", "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("randla demo: a 600 x 120")   # said before any work
+    assert not any("svds" in line or "LAPACK, full" in line for line in out[1:-1])
+    assert sum("randla.rsvd" in line for line in out) == len(randla.sketch.available()) + 1
+    assert "--full" in out[-1]
+
+
+def test_demo_refuses_bad_sizes_in_one_line(capsys):
+    assert main(["demo", "--k", "0"]) == 2
+    assert main(["demo", "--seed", "-1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("randla demo: error:") for line in err)

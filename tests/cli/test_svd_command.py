@@ -25,7 +25,7 @@ def _svd(argv, capsys=None):
 
 def _check(out, A, s, k):
     with np.load(out) as f:
-        assert sorted(f.files) == ["U", "Vh", "s"]
+        assert sorted(f.files) == ["U", "Vh", "metadata", "s"]
         U, S, Vh = f["U"], f["s"], f["Vh"]
     assert U.shape == (A.shape[0], k) and Vh.shape == (k, A.shape[1])
     np.testing.assert_allclose(S, s[:k], rtol=1e-8)
@@ -119,7 +119,7 @@ def test_bad_inputs_fail_cleanly_and_leave_nothing(rng, tmp_path, capsys):
 
 def test_bad_options_fail_cleanly(rng, tmp_path, capsys):
     np.save(tmp_path / "a.npy", rng.standard_normal((50, 10)))
-    for argv, message in [(["-k", 11], "k must be"), (["-k", 3, "--passes", "0"], "--passes"),
+    for argv, message in [(["-k", 11], "--rank must be <= min(m, n) = 10"), (["-k", 3, "--passes", "0"], "--passes"),
                           (["-k", 3, "--memory-limit", "lots"], "--memory-limit"),
                           (["-k", 3, "--memory-limit", "1kB"], "too small"),
                           (["-k", 3, "--sketch", "nope"], "unknown sketch"),

@@ -1,0 +1,156 @@
+"""Output files of the ``randla`` commands: checked before any work, written atomically.
+
+An output is written into a temporary file beside it (``.randla-*.npz.part``), created before
+the computation starts (so an unwritable folder is reported at once), and renamed over the
+destination only when complete. A failure or an interruption (Ctrl-C, SIGTERM: see
+:func:`randla.cli.main`) removes the temporary file and leaves an old output as it was.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import zipfile
+
+import numpy as np
+
+
+def check_output(path, *inputs):
+    """Refuse an output that would destroy an input (the same file, through a symlink or a
+    hard link), that is not an .npz, or whose folder does not exist."""
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        raise ValueError(f"output must end in .npz, got {path!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"output folder does not exist: {folder}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"output {path} is a directory")
+    for source in inputs:
+        if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
+            raise ValueError(f"output {path} is the input {source}: writing it would destroy "
+                             f"the input; choose another output file")
+
+
+def _new_file_mode(path) -> int:
+    """The permissions a plain ``open(path, 'w')`` would give: an existing file keeps its own,
+    a new one gets 0o666 minus the umask (mkstemp's 0o600 would hide results from a group)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+class AtomicNpz:
+    """An .npz (as ``np.savez``, uncompressed) built member by member in a temporary file
+    beside ``path``, which :meth:`commit` renames over ``path``; leaving the ``with`` block
+    without committing removes it.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> from randla.cli.output import AtomicNpz
+    >>> path = os.path.join(tempfile.mkdtemp(), "r.npz")
+    >>> with AtomicNpz(path) as out:
+    ...     out.add("s", np.arange(3.0))
+    ...     float(out.memmap("s").sum())
+    ...     out.commit()
+    3.0
+    >>> sorted(os.listdir(os.path.dirname(path))), np.load(path)["s"].tolist()
+    (['r.npz'], [0.0, 1.0, 2.0])
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(self.path))
+        mode = _new_file_mode(self.path)
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=".randla-", suffix=".npz.part", dir=folder)
+        except OSError as e:
+            raise OSError(e.errno, f"cannot write to the output folder ({e.strerror})",
+                          folder) from None
+        os.fchmod(fd, mode)
+        self.file = os.fdopen(fd, "w+b")
+        self.zip = zipfile.ZipFile(self.file, "w", compression=zipfile.ZIP_STORED,
+                                   allowZip64=True)
+        self.offsets = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.tmp is not None:
+            self.discard()
+        return False
+
+    def add(self, name, value, *, quiet=True):
+        """Write ``value`` as ``name.npy``; a dask array is computed one row block at a time
+        (a lazy U = A @ W reads the input once more, and is never held whole)."""
+        with self.zip.open(f"{name}.npy", "w", force_zip64=True) as member:
+            self.offsets[name] = self.file.tell()   # stored uncompressed: the data start here
+            if hasattr(value, "blocks"):
+                _write_row_blocks(member, value, name, quiet)
+            else:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+
+    def memmap(self, name):
+        """A read-only memory map of a member already written (its pages stay in the page
+        cache, not in this process's memory)."""
+        from ..io.files import read_npy_header
+        self.file.flush()
+        with open(self.tmp, "rb") as f:
+            f.seek(self.offsets[name])
+            shape, fortran, dtype = read_npy_header(f)
+            offset = f.tell()
+        return np.memmap(self.tmp, dtype=dtype, mode="r", offset=offset, shape=shape,
+                         order="F" if fortran else "C")
+
+    def commit(self):
+        """Finish the archive, flush it to disk and rename it over the destination."""
+        self.zip.close()
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.tmp, self.path)
+        self.tmp = None
+        _fsync_folder(self.path)
+
+    def discard(self):
+        tmp, self.tmp = self.tmp, None
+        try:
+            self.zip.close()
+        except Exception:   # a half-written member: the file goes anyway
+            pass
+        self.file.close()
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+def _fsync_folder(path):
+    """Make the rename itself durable (POSIX); best effort elsewhere."""
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_row_blocks(out, X, name, quiet):
+    from tqdm import tqdm
+
+    from .._dask import compute
+    fmt = np.lib.format
+    fmt.write_array_header_1_0(out, {"descr": fmt.dtype_to_descr(X.dtype),
+                                     "fortran_order": False, "shape": X.shape})
+    for i in tqdm(range(X.numblocks[0]), desc=f"writing {name}", unit="block", file=sys.stderr,
+                  delay=1.0, leave=False, disable=quiet):
+        out.write(np.ascontiguousarray(compute(X.blocks[i])[0]).data)

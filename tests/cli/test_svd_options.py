@@ -1,0 +1,303 @@
+"""`randla svd` options and `randla info OUT.npz`, driven as a user drives them: a subprocess,
+its exit status, its stderr, its output file and the metadata in it."""
+import hashlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from randla.testing import matrix_with_spectrum
+
+
+def randla(*argv, check=None):
+    """Run ``python -m randla ARGV``; returns (exit status, stdout, stderr)."""
+    p = subprocess.run([sys.executable, "-m", "randla", *map(str, argv)], capture_output=True,
+                       text=True, timeout=300)
+    if check is not None:
+        assert p.returncode == check, p.stderr
+    return p.returncode, p.stdout, p.stderr
+
+
+def meta_of(path):
+    with np.load(path) as f:
+        return json.loads(str(f["metadata"])), {name: f[name] for name in f.files}
+
+
+@pytest.fixture
+def npy(tmp_path, rng):
+    """A 400 x 60 float64 file with singular values 0.7^i, column means far from 0."""
+    A = matrix_with_spectrum(400, 60, 0.7 ** np.arange(60), rng=rng) + rng.standard_normal(60)
+    path = tmp_path / "a.npy"
+    np.save(path, A)
+    return path, A
+
+
+def _centered_svd(A):
+    return np.linalg.svd(A - A.mean(axis=0), compute_uv=False)
+
+
+def test_every_option_reaches_the_result_and_the_metadata(npy, tmp_path):
+    path, A = npy
+    out = tmp_path / "pca.npz"
+    _, _, err = randla("svd", path, "-k", 6, "--center", "--power-iters", 3, "--method",
+                       "krylov", "--dtype", "float32", "--seed", 11, "--sketch", "rademacher",
+                       "--check-iters", 3, "-o", out, check=0)
+    meta, f = meta_of(out)
+    ref = _centered_svd(A)
+    assert f["U"].dtype == f["s"].dtype == f["Vh"].dtype == np.float32
+    np.testing.assert_allclose(f["s"], ref[:6], rtol=1e-4)
+    np.testing.assert_allclose(f["mean"], A.mean(axis=0), rtol=1e-5, atol=1e-5)
+    C = A - A.mean(axis=0)
+    true = np.linalg.norm(C - (f["U"] * f["s"]) @ f["Vh"], 2)
+    e = meta["error"]
+    assert e["estimate"] <= true * 1.001 and true <= e["bound"], (e, true)   # centered residual
+    assert true <= 1.05 * ref[6]
+    assert e["probability"] == pytest.approx(1 - 1e-10) and e["check_iters"] == 3
+    assert e["passes"] == 1 + 1 + 2 * 3 + 2      # column means, probes, Krylov on the residual
+    assert (meta["seed"], meta["rank"], meta["center"], meta["method"], meta["sketch"],
+            meta["power_iters"], meta["dtype"]) == (11, 6, True, "krylov", "rademacher", 3,
+                                                    "float32")
+    assert meta["input"]["shape"] == [400, 60] and meta["input"]["dtype"] == "float64"
+    head = path.read_bytes()[:65536]
+    assert meta["input"]["header_sha256"] == hashlib.sha256(head).hexdigest()
+    assert meta["input"]["bytes"] == path.stat().st_size
+    assert meta["randla_version"] and meta["passes"] >= 1
+    assert "seed 11" in err and "<=" in err and "Traceback" not in err
+
+
+def test_the_seed_is_fresh_printed_saved_and_reproduces(npy, tmp_path):
+    path, A = npy
+    _, _, err = randla("svd", path, "-k", 4, "-o", tmp_path / "a.npz", check=0)
+    meta, first = meta_of(tmp_path / "a.npz")
+    assert f"seed {meta['seed']}" in err and meta["seed"] > 0
+    # the bound of a lazy U (checked through a memory map of the written file) holds
+    true = np.linalg.norm(A - (first["U"] * first["s"]) @ first["Vh"], 2)
+    assert true <= meta["error"]["bound"] <= 100 * true and meta["error"]["estimate"] is None
+    assert meta["error"]["passes"] == 1
+    randla("svd", path, "-k", 4, "--seed", meta["seed"], "-o", tmp_path / "b.npz", check=0)
+    # the recorded command line reproduces the result too
+    argv = shlex.split(meta["command"])[2:]
+    argv[argv.index("-o") + 1] = tmp_path / "c.npz"
+    randla("svd", *argv, check=0)
+    for name in ("b.npz", "c.npz"):
+        _, again = meta_of(tmp_path / name)
+        for key in ("U", "s", "Vh"):
+            np.testing.assert_array_equal(again[key], first[key])
+    randla("svd", path, "-k", 4, "-o", tmp_path / "d.npz", check=0)
+    assert meta_of(tmp_path / "d.npz")[0]["seed"] != meta["seed"]
+
+
+def test_tol_alone_chooses_the_rank_and_max_rank_caps_it(rng, tmp_path):
+    s = np.array([10.0, 7, 5, 3, 2])
+    A = matrix_with_spectrum(300, 60, s, rng=rng)
+    np.save(tmp_path / "a.npy", A)
+    # ||A - A_3||_F / ||A||_F = sqrt(3^2 + 2^2) / ||s|| ~ 0.27: tol 0.3 gives rank 3
+    randla("svd", tmp_path / "a.npy", "--tol", 0.3, "--quiet", "-o", tmp_path / "t.npz", check=0)
+    meta, f = meta_of(tmp_path / "t.npz")
+    np.testing.assert_allclose(f["s"], s[:3], rtol=1e-8)
+    assert meta["rank"] == 3 and meta["tol"] == 0.3
+    _, _, err = randla("svd", tmp_path / "a.npy", "--tol", 0.01, "--max-rank", 2, "-o",
+                       tmp_path / "m.npz", check=0)
+    assert meta_of(tmp_path / "m.npz")[0]["rank"] == 2
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and warning[0].startswith("randla svd: warning:"), err
+
+
+def test_no_check_passes_and_sparse_summary(rng, tmp_path):
+    A = matrix_with_spectrum(300, 50, 0.5 ** np.arange(50), rng=rng)
+    np.save(tmp_path / "a.npy", A)
+    _, _, err = randla("svd", tmp_path / "a.npy", "-k", 3, "--no-check", "-o",
+                       tmp_path / "n.npz", check=0)
+    meta, _ = meta_of(tmp_path / "n.npz")
+    assert meta["error"] is None and "<=" not in err
+    assert meta["passes"] == 4      # 2 fused power iterations + the sketch: 3 reads; U: 1 more
+    randla("svd", tmp_path / "a.npy", "-k", 3, "--passes", 1, "--quiet", "-o",
+           tmp_path / "p.npz", check=0)
+    assert meta_of(tmp_path / "p.npz")[0]["passes"] == 1
+    sp.save_npz(tmp_path / "s.npz", sp.csr_matrix(A * (np.abs(A) > 0.05)))
+    _, _, err = randla("svd", tmp_path / "s.npz", "-k", 3, "-o", tmp_path / "o.npz", check=0)
+    meta, _ = meta_of(tmp_path / "o.npz")
+    # in memory: sketch, 2 x 2 power iterations, B = Q^T A
+    assert meta["passes"] == 6 and "6 pass(es)" in err and "None" not in err, err
+
+
+def test_info_prints_the_metadata(npy, tmp_path):
+    path, _ = npy
+    out = tmp_path / "o.npz"
+    randla("svd", path, "-k", 4, "--seed", 7, "--quiet", "-o", out, check=0)
+    _, text, _ = randla("info", out, check=0)
+    assert "seed: 7" in text and "rank: 4" in text and "error.bound:" in text
+    assert "input.header_sha256:" in text and "arrays.U: [400, 4]" in text
+    assert "input_now: unchanged" in text
+    _, text, _ = randla("info", out, "--json", check=0)
+    assert json.loads(text)["seed"] == 7 == meta_of(out)[0]["seed"]
+    np.save(path, np.load(path)[:, :-1])       # the input changes after the run
+    assert json.loads(randla("info", out, "--json", check=0)[1])["input_now"] == "changed"
+    path.unlink()
+    assert "input_now: missing" in randla("info", out, check=0)[1]
+    np.savez(tmp_path / "plain.npz", a=np.ones(3))
+    code, _, err = randla("info", tmp_path / "plain.npz")
+    assert code == 2 and err.count("\n") == 1 and "no randla metadata" in err
+    _, text, _ = randla("info", check=0)    # without a file: this installation
+    assert "numpy" in text
+
+
+def _one_line_error(code, err, message):
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("randla") and message in err, err
+
+
+def test_usage_errors_are_one_line(npy, tmp_path):
+    path, _ = npy
+    out = tmp_path / "o.npz"
+    for argv, message in [
+        (["demo", "--seed", "-1"], "--seed: must be a non-negative integer"),
+        (["svd", path, "-k", 3, "--seed", "-1", "-o", out], "--seed"),
+        (["svd", path, "-o", out], "give the rank"),
+        (["svd", path, "-k", 0, "-o", out], "--rank: must be >= 1"),
+        (["svd", path, "--tol", 2, "-o", out], "--tol: must be a number in (0, 1)"),
+        (["svd", path, "-k", 2, "--max-rank", 3, "-o", out], "--max-rank goes with --tol"),
+        (["svd", path, "-k", 3, "--passes", 3, "--power-iters", 1, "-o", out], "not both"),
+        (["svd", path, "-k", 3, "--passes", 1, "--center", "-o", out], "--passes 1"),
+        (["svd", path, "-k", 3, "--method", "lanczos", "-o", out], "invalid choice"),
+        (["svd", path, "-k", 3, "--dataset", "/x", "-o", out], "holds a single matrix"),
+    ]:
+        _one_line_error(*randla(*argv)[::2], message)
+    assert not out.exists()
+
+
+def test_output_that_is_the_input_is_refused(rng, tmp_path):
+    A = sp.random(60, 40, density=0.2, random_state=rng, format="csr")
+    sp.save_npz(tmp_path / "x.npz", A)
+    before = (tmp_path / "x.npz").read_bytes()
+    os.symlink(tmp_path / "x.npz", tmp_path / "link.npz")
+    os.link(tmp_path / "x.npz", tmp_path / "hard.npz")
+    for inp, out in [("x.npz", "x.npz"), ("link.npz", "x.npz"), ("x.npz", "link.npz"),
+                     ("x.npz", "hard.npz")]:
+        code, _, err = randla("svd", tmp_path / inp, "-k", 2, "-o", tmp_path / out)
+        _one_line_error(code, err, "is the input")
+    assert (tmp_path / "x.npz").read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["hard.npz", "link.npz", "x.npz"]
+
+
+def _crafted_npy(path, shape):
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False,
+                                                 "shape": shape})
+        f.write(bytes(64))
+
+
+def _hostile(d, name):
+    if name == "big.mtx":       # 76 bytes announcing 10^8 x 10^8
+        (d / name).write_text("%%MatrixMarket matrix coordinate real general\n"
+                              "100000000 100000000 1\n1 1 1.0\n")
+    elif name == "dense.mtx":
+        (d / name).write_text("%%MatrixMarket matrix array real general\n100000 100000\n1.0\n")
+    elif name == "corrupt.npz":
+        (d / name).write_bytes(b"PK\x03\x04" + bytes(200))
+    elif name == "huge.npy":
+        _crafted_npy(d / name, (2**32, 2**32))
+    elif name == "negative.npy":
+        _crafted_npy(d / name, (-5, 10))
+    elif name == "wide.npz":    # 300 000 entries: about 3.6 MB loaded
+        sp.save_npz(d / name, sp.random(2000, 3000, density=0.05, format="csr",
+                                        random_state=np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("name, extra, message", [
+    ("big.mtx", [], "--memory-limit"), ("dense.mtx", [], "--memory-limit"),
+    ("corrupt.npz", [], "not a scipy.sparse .npz"), ("huge.npy", [], "truncated"),
+    ("negative.npy", [], "negative dimension"),
+    ("wide.npz", ["--memory-limit", "2MB"], "--memory-limit"),
+])
+def test_hostile_files_are_refused_before_allocating(tmp_path, name, extra, message):
+    _hostile(tmp_path, name)
+    code, _, err = randla("svd", tmp_path / name, "-k", 2, "-o", tmp_path / "o.npz", *extra)
+    _one_line_error(code, err, message)
+
+
+def test_an_unwritable_folder_is_reported_before_computing(npy, monkeypatch, capsys):
+    import randla.lowrank
+    from randla.cli import main
+    if os.geteuid() == 0:      # root writes anywhere a permission allows: use a pseudo fs
+        folder = "/proc"
+    else:
+        folder = npy[0].parent / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+    calls = []
+
+    def boom(*args, **kwargs):
+        calls.append(1)
+        raise AssertionError("the decomposition ran")
+    # randla.rsvd first: reading it caches the real function, which the undo restores
+    monkeypatch.setattr(randla, "rsvd", boom)
+    monkeypatch.setattr(randla.lowrank, "rsvd", boom)
+    code = main(["svd", str(npy[0]), "-k", "3", "-o", os.path.join(folder, "o.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "output folder" in err and not calls, err
+
+
+@pytest.mark.parametrize("umask, existing, mode", [(0o022, None, 0o644), (0o077, None, 0o600),
+                                                    (0o002, None, 0o664), (0o077, 0o640, 0o640)])
+def test_output_permissions_follow_the_umask(npy, tmp_path, umask, existing, mode):
+    out = tmp_path / "o.npz"
+    if existing is not None:
+        out.write_bytes(b"old")
+        out.chmod(existing)
+    p = subprocess.run([sys.executable, "-c", f"import os, sys; os.umask({umask}); "
+                        "from randla.cli import main; sys.exit(main(sys.argv[1:]))",
+                        "svd", str(npy[0]), "-k", "2", "--quiet", "-o", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert out.stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize("sig, code, quiet", [(signal.SIGTERM, 143, True),
+                                              (signal.SIGINT, 130, True),
+                                              (signal.SIGINT, 130, False)])
+def test_a_signal_leaves_the_old_output_and_no_temporary_file(rng, tmp_path, sig, code, quiet):
+    A = matrix_with_spectrum(4000, 300, 0.99 ** np.arange(300), rng=rng)
+    np.save(tmp_path / "a.npy", A)
+    (tmp_path / "o.npz").write_bytes(b"previous result")
+    # many power iterations: a run of several seconds, all of it with the .part file open
+    p = subprocess.Popen([sys.executable, "-m", "randla", "svd", str(tmp_path / "a.npy"), "-k",
+                          "20", "--power-iters", "300", "-o", str(tmp_path / "o.npz")]
+                         + ["--quiet"] * quiet,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(n.endswith(".part") for n in os.listdir(tmp_path)):
+        assert p.poll() is None and time.monotonic() < deadline, p.stderr.read()
+        time.sleep(0.005)
+    time.sleep(0.2)
+    p.send_signal(sig)
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == code, err
+    assert "Traceback" not in err and "Error" not in err, err
+    lines = err.strip().splitlines()     # progress bars (not quiet) end with a carriage return
+    assert len(lines) == 1 or not quiet, err
+    assert lines[-1].startswith("randla svd: ") and "nothing was written" in lines[-1], err
+    assert sorted(os.listdir(tmp_path)) == ["a.npy", "o.npz"]
+    assert (tmp_path / "o.npz").read_bytes() == b"previous result"
+
+
+def test_progress_bars_survive_callbacks_in_any_order():
+    # an interruption can land between dask's callbacks: a posttask with no bar, a finish
+    # twice (the old code raised AttributeError on the way out of a Ctrl-C)
+    from randla.cli.svd import _progress
+    with _progress(quiet=False) as p:
+        p._posttask("key", None, {}, {}, 0)
+        p._finish({}, {}, True)
+        p._start({"a": 1})
+        p._start({"b": 2})          # a second pass closes the first bar
+        p._posttask("b", None, {}, {}, 0)
+        p._finish({}, {}, False)
+        p._finish({}, {}, False)
+    assert p.bar is None and p.n == 2
