@@ -112,13 +112,15 @@ class LinearProjection:
         return self
 
     # -- projections --------------------------------------------------------------------------
-    def project_binary(self, X) -> np.ndarray:
+    def project_binary(self, X, *, new_call=True) -> np.ndarray:
         """``R x`` for binary x (batch, n_features): 2 frames each plus 1 reference frame."""
         lay = self.opu._layout()
         X = check_binary(X, lay.n_features)
         if self.scale_ is None:
             self.calibrate()
         opu = self.opu
+        if new_call:
+            opu.begin_call()
         c = opu.reserved_field
         a = opu.field(X)
         cr = opu.expose(c[None, :], new_call=False)[0]
@@ -140,10 +142,11 @@ class LinearProjection:
         n_rows = X.shape[0] if getattr(X, "ndim", 2) == 2 else 1
         chunk = max(1, _CHUNK_BYTES // (self.encoder.frames_per_vector * lay.n_features))
         out = []
+        self.opu.begin_call()
         for i in range(0, n_rows, chunk):
             Xi = X[i:i + chunk] if getattr(X, "ndim", 2) == 2 else X
             enc = self.encoder.encode(Xi)
-            out.append(self.encoder.decode(self.project_binary(enc.bits), enc))
+            out.append(self.encoder.decode(self.project_binary(enc.bits, new_call=False), enc))
         return np.concatenate(out)
 
     def ideal(self, X) -> np.ndarray:
