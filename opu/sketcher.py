@@ -108,7 +108,7 @@ class OpticalSketch(Sketcher):
     True
     >>> S = opu.OpticalSketch(20, 2_000_000, seed=0)      # wider than the DMD: 3 blocks
     >>> S.n_blocks, S.block_width, S.frames_for(batch=1)
-    (3, 666667, 99)
+    (3, 666667, 96)
     """
 
     kind = "optical"
@@ -183,9 +183,9 @@ class OpticalSketch(Sketcher):
     def frames_for(self, batch=1, complex_data=False) -> int:
         """Frames the device takes to project ``batch`` real vectors: per column block, 2 frames
         per bit plane (with and without the anchor), ``2 n_bits`` planes per vector (sign
-        split), plus 1 reference frame (calibration probes not included). Complex data (or
-        ``complex=True``) takes twice as many."""
-        per_block = 2 * 2 * self.n_bits * batch + 1
+        split); the calibration (probes and the reference, once per block) is not included.
+        Complex data (or ``complex=True``) takes twice as many."""
+        per_block = 2 * 2 * self.n_bits * batch
         return self.n_blocks * per_block * (2 if complex_data or self.is_complex else 1)
 
     def _meter_ideal(self, batch, complex_data):
