@@ -6,6 +6,7 @@ import numpy as np
 
 from .._validation import check_positive_int, check_real
 from ._common import ChangepointResult, Threshold
+from .newma import forgetting_factors
 
 
 class ScanB:
@@ -27,7 +28,8 @@ class ScanB:
         Width of the Gaussian kernel ``exp(-|x - y|^2 / (2 bandwidth^2))``, ``sqrt(d)`` by
         default.
     threshold, quantile, forget
-        As :class:`NEWMA` (the adaptive threshold's forgetting factor ``forget``).
+        As :class:`NEWMA` (the adaptive threshold's forgetting factor ``forget``, by default
+        NEWMA's slow factor for the same window).
 
     Examples
     --------
@@ -41,13 +43,15 @@ class ScanB:
     """
 
     def __init__(self, d, *, window=250, n_blocks=3, bandwidth=None, threshold="adaptive",
-                 quantile=0.95, forget=0.01):
+                 quantile=0.95, forget=None):
         self.d = check_positive_int(d, "d")
         self.B = check_positive_int(window, "window", minimum=2)
         self.N = check_positive_int(n_blocks, "n_blocks")
         self.L = (self.N + 1) * self.B
         self.bandwidth = (np.sqrt(self.d) if bandwidth is None
                           else check_real(bandwidth, "bandwidth", low=0, low_open=True))
+        if forget is None:  # as NEWMA's threshold for the same window
+            forget = forgetting_factors(self.B)[1]
         self._threshold = Threshold(threshold, forget, quantile, burn_in=self.L + int(1 / forget))
         self._buf = np.zeros((self.L, self.d))
         self._K = np.zeros((self.L, self.L))
