@@ -22,10 +22,10 @@ def test_forgetting_factors_follow_the_paper():
 
 @pytest.mark.parametrize("sketch", ["gaussian", "optical"])
 def test_newma_update_equals_detect_and_the_definition(sketch, rng):
-    X = _stream(rng, n=700, at=350)
-    a = NEWMA(4, n_features=64, sketch=sketch, rng=3, window=40)
+    X = _stream(rng, n=400 if sketch == "gaussian" else 160, at=100)
+    a = NEWMA(4, n_features=64, sketch=sketch, rng=3, window=20)
     res = a.detect(X)
-    b = NEWMA(4, n_features=64, sketch=sketch, rng=3, window=40)
+    b = NEWMA(4, n_features=64, sketch=sketch, rng=3, window=20)
     steps = [b.update(x) for x in X]
     np.testing.assert_allclose([s for s, _ in steps], res.statistic, rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(np.flatnonzero([f for _, f in steps]), res.alarms)
@@ -39,7 +39,8 @@ def test_newma_update_equals_detect_and_the_definition(sketch, rng):
         ref.append(np.linalg.norm(zf - zs))
     np.testing.assert_allclose(res.statistic, ref, rtol=1e-9, atol=1e-12)
     # chunked detect continues the stream
-    c = NEWMA(4, n_features=64, sketch=sketch, rng=3, window=40)
+    c = NEWMA(4, n_features=64, sketch=sketch, rng=3, window=20)
+    assert res.alarms.size  # the check below compares something
     parts = [c.detect(X[:100]), c.detect(X[100:])]
     np.testing.assert_allclose(np.concatenate([p.statistic for p in parts]), res.statistic,
                                rtol=1e-9, atol=1e-12)

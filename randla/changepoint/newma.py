@@ -8,6 +8,7 @@ from scipy.optimize import brentq
 
 from .._validation import check_positive_int, check_random_state, check_real, seed_from_rng
 from ..sketch import Sketcher, make, resolve
+from ..sketch.base import TILE_BYTES
 from ._common import ChangepointResult, Threshold, ewma
 
 #: Samples whose features are held at once by :meth:`NEWMA.detect`.
@@ -115,6 +116,11 @@ class NEWMA:
         if not isinstance(self.sketch, Sketcher):
             raise TypeError("sketch must be 'gaussian', 'optical' or a Sketcher")
         self.intensity = bool(self.sketch.is_complex)
+        # a small software sketch is kept dense: one GEMV per sample instead of generating S
+        # again (the optical sketch always goes through its own apply, which is metered)
+        small = self.n_features * self.d * 16 <= TILE_BYTES
+        self._dense = (self.sketch.to_dense() if small and self.sketch.kind != "optical"
+                       else None)
         self._threshold = Threshold(threshold, self.forget_slow, quantile,
                                     burn_in=int(np.ceil(1 / self.forget_slow)))
         self._z = None  # (fast, slow) averages
@@ -127,7 +133,8 @@ class NEWMA:
     def features(self, X) -> np.ndarray:
         """``psi(x)`` of the rows of X, shape (n_samples, m or 2m)."""
         X = np.asarray(X, dtype=np.float64)
-        Y = np.asarray(self.sketch.apply_right(X))
+        Y = X @ self._dense.T if self._dense is not None else np.asarray(
+            self.sketch.apply_right(X))
         if self.intensity:
             return (Y.real**2 + Y.imag**2) * np.sqrt(self.n_features)
         # the Gaussian sketch has entries N(0, 1/m): sqrt(m) / bandwidth makes w ~ N(0, 1/s^2)
