@@ -29,13 +29,17 @@ def test_newma_update_equals_detect_and_the_definition(sketch, rng):
     steps = [b.update(x) for x in X]
     np.testing.assert_allclose([s for s, _ in steps], res.statistic, rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(np.flatnonzero([f for _, f in steps]), res.alarms)
-    # the definition, written out: two EWMAs of psi from psi(x_0)
+    # the definition, written out: two EWMAs of psi, each the running mean until 1/(t+1)
+    # falls below its factor
     psi = a.features(X)
-    zf = zs = psi[0]
+    zf = zs = 0
     ref = []
-    for p in psi:
-        zf = (1 - a.forget_fast) * zf + a.forget_fast * p
-        zs = (1 - a.forget_slow) * zs + a.forget_slow * p
+    warm = np.ceil(1 / a.forget_slow)
+    for t, p in enumerate(psi):
+        f = max(1 / (t + 1), a.forget_fast) if t < warm else a.forget_fast
+        s = max(1 / (t + 1), a.forget_slow) if t < warm else a.forget_slow
+        zf = (1 - f) * zf + f * p
+        zs = (1 - s) * zs + s * p
         ref.append(np.linalg.norm(zf - zs))
     np.testing.assert_allclose(res.statistic, ref, rtol=1e-9, atol=1e-12)
     # chunked detect continues the stream
@@ -57,19 +61,24 @@ def test_random_fourier_features_approximate_the_gaussian_kernel(rng):
     assert np.abs(F @ F.T - K).max() < 0.05
 
 
-def test_newma_detects_a_change_and_is_quiet_before(rng):
-    X = _stream(rng, d=5, n=4000, at=2500, shift=1.0)
-    res = NEWMA(5, n_features=300, rng=0).detect(X)
-    assert isinstance(res, ChangepointResult)
-    assert np.any((res.alarms >= 2500) & (res.alarms < 2800))
-    assert np.sum(res.alarms < 2500) <= 3
+def test_newma_detects_a_change_and_is_quiet_before():
+    """Over 4 streams (seeded: a statistical check) every change is found within 100 samples,
+    with at most 4 false alarms in all (measured: 2 over 8 streams of 2500 samples)."""
+    false = 0
+    for seed in range(4):
+        X = _stream(np.random.default_rng(100 + seed), d=5, n=3000, at=2500, shift=1.0)
+        res = NEWMA(5, n_features=300, rng=0).detect(X)
+        assert isinstance(res, ChangepointResult)
+        assert np.any((res.alarms >= 2500) & (res.alarms < 2600))
+        false += np.sum(res.alarms < 2500)
+    assert false <= 4
 
 
 def test_fixed_threshold(rng):
     X = _stream(rng, n=800, at=400)
     det = NEWMA(4, n_features=100, rng=0, threshold=0.0, window=40)
     res = det.detect(X)  # always above: one alarm, when the burn-in ends
-    np.testing.assert_array_equal(res.alarms, [int(np.ceil(1 / det.forget_slow))])
+    np.testing.assert_array_equal(res.alarms, [2 * int(np.ceil(1 / det.forget_slow))])
     high = NEWMA(4, n_features=100, rng=0, threshold=1e9).detect(X)
     assert high.alarms.size == 0
 

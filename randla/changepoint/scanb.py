@@ -43,7 +43,7 @@ class ScanB:
     """
 
     def __init__(self, d, *, window=250, n_blocks=3, bandwidth=None, threshold="adaptive",
-                 quantile=0.95, forget=None):
+                 quantile=0.999, forget=None):
         self.d = check_positive_int(d, "d")
         self.B = check_positive_int(window, "window", minimum=2)
         self.N = check_positive_int(n_blocks, "n_blocks")
@@ -52,7 +52,8 @@ class ScanB:
                           else check_real(bandwidth, "bandwidth", low=0, low_open=True))
         if forget is None:  # as NEWMA's threshold for the same window
             forget = forgetting_factors(self.B)[1]
-        self._threshold = Threshold(threshold, forget, quantile, burn_in=self.L + int(1 / forget))
+        self._threshold = Threshold(threshold, forget, quantile, burn_in=self.L + int(1 / forget),
+                                    rearm=self.B // 4)
         self._buf = np.zeros((self.L, self.d))
         self._K = np.zeros((self.L, self.L))
         self._sums = None  # within-block sums (N + 1,), cross sums with the last block (N,)
