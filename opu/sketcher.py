@@ -44,7 +44,7 @@ from randla.sketch import rng as _rng
 from randla.sketch.base import Sketcher, _is_dask
 
 from . import meter as metering
-from .device import DMD_MIRRORS, FRAME_US, POWER_W, OPU
+from .device import CACHE_BYTES, DMD_MIRRORS, FRAME_US, POWER_W, OPU
 from .linear import LinearProjection, unit_phase
 from .medium import TILE_BYTES
 
@@ -141,9 +141,13 @@ class OpticalSketch(Sketcher):
                              f"DMD, got {n_anchor}")
         self.n_bits = check_positive_int(n_bits, "n_bits")
         self.n_blocks = math.ceil(self.n / (DMD_MIRRORS - self.n_anchor))
+        self.mode = mode
         self.block_width = math.ceil(self.n / self.n_blocks)
+        # device mode sends many chunks of frames through each block's OPU: they share one
+        # cache budget for their effective matrices (ideal mode streams the medium instead)
+        cache = CACHE_BYTES // self.n_blocks if mode == "device" else 0
         self.opus = [OPU(self.block_width + self.n_anchor, self.d, seed=self.seed, rng=noise,
-                         cache_bytes=0, tile_bytes=tile_bytes, row0=b * self.d, **camera)
+                         cache_bytes=cache, tile_bytes=tile_bytes, row0=b * self.d, **camera)
                      .fit1d(n_features=self.block_width, macro_pixels=False,
                             reserve=self.n_anchor) for b in range(self.n_blocks)]
         self.projections = None
