@@ -80,9 +80,11 @@ class NEWMA:
     bandwidth : float, optional
         Width of the Gaussian kernel, ``sqrt(d)`` by default (standardized data).
     quantile : float
-        Normal quantile of the adaptive threshold. 0.999 by default: the squared statistic has
-        a heavier right tail than the Gaussian the threshold assumes, and measured on a
-        stationary stream 0.95 (the authors' code) raised an alarm every few hundred samples.
+        Normal quantile of the adaptive threshold (the authors' code uses 0.95). The squared
+        statistic has a heavier right tail than the Gaussian the threshold assumes: measured
+        on a stationary Gaussian stream in d = 5 (after the burn-in), 0.99 gives about 15
+        false alarms per 10^4 samples and 0.999 about 4, but 0.999 misses 4 changes in 10 of
+        the benchmark's mixture stream, where 0.99 finds all with none false.
 
     Examples
     --------
@@ -97,7 +99,7 @@ class NEWMA:
 
     def __init__(self, d, *, n_features=1000, sketch="gaussian", forget_fast=None,
                  forget_slow=None, threshold="adaptive", rng=None, window=250, bandwidth=None,
-                 quantile=0.999):
+                 quantile=0.99):
         self.d = check_positive_int(d, "d")
         self.n_features = check_positive_int(n_features, "n_features")
         default_fast, default_slow = forgetting_factors(window)

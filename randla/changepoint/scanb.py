@@ -43,7 +43,7 @@ class ScanB:
     """
 
     def __init__(self, d, *, window=250, n_blocks=3, bandwidth=None, threshold="adaptive",
-                 quantile=0.999, forget=None):
+                 quantile=0.99, forget=None):
         self.d = check_positive_int(d, "d")
         self.B = check_positive_int(window, "window", minimum=2)
         self.N = check_positive_int(n_blocks, "n_blocks")
