@@ -141,7 +141,6 @@ class OpticalSketch(Sketcher):
                              f"DMD, got {n_anchor}")
         self.n_bits = check_positive_int(n_bits, "n_bits")
         self.n_blocks = math.ceil(self.n / (DMD_MIRRORS - self.n_anchor))
-        self.mode = mode
         self.block_width = math.ceil(self.n / self.n_blocks)
         # device mode sends many chunks of frames through each block's OPU: they share one
         # cache budget for their effective matrices (ideal mode streams the medium instead)
