@@ -6,6 +6,7 @@ comparison as a table (each case in a fresh process, so peak memory is per case)
 
     python benchmarks/bench_opu.py              # all cases
     python benchmarks/bench_opu.py goal         # n_in = 1e6, d = 1000, batches 1 and 1024
+    python benchmarks/bench_opu.py sparse       # device-mode error against row density
 
 lightonml is installed by ``make bench`` with ``--no-deps`` (it pins numexpr 2.7 and uses
 ``np.float``, which the shim below restores).
@@ -177,6 +178,30 @@ class RsvdSparse:
         return float(np.abs(s - ref).max() / ref[0])
 
 
+def sparse_table(n, rows=16, densities=(1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.5, 1.0), d=20):
+    """Device-mode error against the ideal projection on Gaussian-valued sparse rows, plain and
+    densified (the user guide's table): rows of markdown."""
+    from opu.sketcher import OpticalSketch, participation
+    rng = np.random.default_rng(0)
+    out = []
+    for density in densities:
+        X = sp.random(rows, n, density=density, random_state=rng, format="csc",
+                      data_rvs=rng.standard_normal)
+        errs = []
+        for densify in (False, True):
+            ideal = OpticalSketch(d, n, seed=1, densify=densify)
+            S = OpticalSketch(d, n, seed=1, rng=2, mode="device", densify=densify)
+            S._check_light = lambda X: None  # measure what the refusal protects from
+            Y = S.apply_right(X)
+            nominal = sum(ideal._apply_real(b, X[:, slice(*S._cols(b))], np.float64)
+                          * S.masks[b] for b in range(S.n_blocks))
+            errs.append(np.linalg.norm(Y - nominal) / np.linalg.norm(nominal))
+        spread = participation(X[:, :S.block_width]).min() / S.n_anchor
+        out.append(f"| {n:.0e} | {density:g} | {X.nnz / rows:.0f} | {spread:.3f} | "
+                   f"{S.n_blocks} | {errs[0]:.3f} | {errs[1]:.3f} |")
+    return out
+
+
 # -- script: one case per process, so peak memory is per case -------------------------------
 def _case(name, *args):
     """Run one case here and return a dict of measurements."""
@@ -228,6 +253,13 @@ def main(argv):
         print(json.dumps(res))
         return
     which = set(argv) or {"goal", "peer", "rsvd"}
+    if "sparse" in which:
+        print("| n | density | nnz/row | spread/anchor | blocks | error | densified |")
+        for n, dens in ((100_000, (1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.5, 1.0)),
+                        (1_000_000, (1e-4, 1e-2, 0.3, 1.0))):
+            for line in sparse_table(n, densities=dens):
+                print(line, flush=True)
+        return
     rates = _run("rates")
     print(f"cgemm {rates['cgemm_gflops']:.0f} GFLOP/s, Philox {rates['rng_mnormals']:.0f} "
           f"Mnormal/s, peak {rates['peak_rss_gib']:.2f} GiB")
