@@ -6,6 +6,7 @@ comparison as a table (each case in a fresh process, so peak memory is per case)
 
     python benchmarks/bench_opu.py              # all cases
     python benchmarks/bench_opu.py goal         # n_in = 1e6, d = 1000, batches 1 and 1024
+    python benchmarks/bench_opu.py sparse       # device-mode error against row density
 
 lightonml is installed by ``make bench`` with ``--no-deps`` (it pins numexpr 2.7 and uses
 ``np.float``, which the shim below restores).
@@ -103,7 +104,10 @@ class Projection:
 
 
 class VsLightonml:
-    """OPU.transform against lightonml's simulated OPU on the same shapes (binary inputs)."""
+    """OPU.transform against lightonml's simulated OPU on the same shapes (binary inputs).
+
+    Both keep H between calls (ours: the first rows of H_eff that fit ``opu.CACHE_BYTES``,
+    1 GiB, which holds n = 1e5 x d = 1000), so this times repeated transforms."""
 
     params = ([10_000, 100_000], [1, 256])
     param_names = ["n_features", "batch"]
@@ -159,12 +163,43 @@ class RsvdSparse:
         import randla
         randla.rsvd(self.A, 10, sketch="optical", rng=0)
 
+    def track_frames(self):
+        """Modelled device frames of the rsvd (opu.metering)."""
+        import randla
+        with opu.metering() as m:
+            randla.rsvd(self.A, 10, sketch="optical", rng=0)
+        return m.frames
+
     def track_sv_error(self):
         import randla
         import scipy.sparse.linalg as spla
         s = randla.rsvd(self.A, 10, sketch="optical", rng=0).S
         ref = np.sort(spla.svds(self.A, 10, return_singular_vectors=False))[::-1]
         return float(np.abs(s - ref).max() / ref[0])
+
+
+def sparse_table(n, rows=16, densities=(1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.5, 1.0), d=20):
+    """Device-mode error against the ideal projection on Gaussian-valued sparse rows, plain and
+    densified (the user guide's table): rows of markdown."""
+    from opu.sketcher import OpticalSketch, participation
+    rng = np.random.default_rng(0)
+    out = []
+    for density in densities:
+        X = sp.random(rows, n, density=density, random_state=rng, format="csc",
+                      data_rvs=rng.standard_normal)
+        errs = []
+        for densify in (False, True):
+            ideal = OpticalSketch(d, n, seed=1, densify=densify)
+            S = OpticalSketch(d, n, seed=1, rng=2, mode="device", densify=densify)
+            S._check_light = lambda X: None  # measure what the refusal protects from
+            Y = S.apply_right(X)
+            nominal = sum(ideal._apply_real(b, X[:, slice(*S._cols(b))], np.float64)
+                          * S.masks[b] for b in range(S.n_blocks))
+            errs.append(np.linalg.norm(Y - nominal) / np.linalg.norm(nominal))
+        spread = participation(X[:, :S.block_width]).min() / S.n_anchor
+        out.append(f"| {n:.0e} | {density:g} | {X.nnz / rows:.0f} | {spread:.3f} | "
+                   f"{S.n_blocks} | {errs[0]:.3f} | {errs[1]:.3f} |")
+    return out
 
 
 # -- script: one case per process, so peak memory is per case -------------------------------
@@ -185,7 +220,7 @@ def _case(name, *args):
         X = _binary(batch, n_features)
         t_build = time.perf_counter()
         if name.startswith("ours"):
-            cache = 2**40 if name == "ours_cached" else opu.medium.TILE_BYTES
+            cache = 2**40 if name == "ours_cached" else opu.CACHE_BYTES
             dev = opu.OPU(n_features, D, seed=0, cache_bytes=cache).fit1d(n_features=n_features)
         else:
             dev = _lightonml_opu(n_features, D)
@@ -218,6 +253,13 @@ def main(argv):
         print(json.dumps(res))
         return
     which = set(argv) or {"goal", "peer", "rsvd"}
+    if "sparse" in which:
+        print("| n | density | nnz/row | spread/anchor | blocks | error | densified |")
+        for n, dens in ((100_000, (1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.5, 1.0)),
+                        (1_000_000, (1e-4, 1e-2, 0.3, 1.0))):
+            for line in sparse_table(n, densities=dens):
+                print(line, flush=True)
+        return
     rates = _run("rates")
     print(f"cgemm {rates['cgemm_gflops']:.0f} GFLOP/s, Philox {rates['rng_mnormals']:.0f} "
           f"Mnormal/s, peak {rates['peak_rss_gib']:.2f} GiB")

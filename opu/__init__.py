@@ -6,14 +6,20 @@
 * :class:`LinearProjection` — exact real Gaussian projections from intensity-only frames.
 * :class:`OpticalSketch` — the OPU as a randla Sketcher (``sketch="optical"``).
 * :func:`features` — optical random features |Hx|^2, approximating :func:`kernel`.
+* :func:`metering` — frames, device seconds and joules of every optical projection in a block.
+
+Names: ``seed`` names the medium (H) everywhere; ``rng`` is the randomness of the calls (camera
+noise, probes, and the medium when ``seed`` is not given).
 """
-from .device import DMD_PIXELS, DMD_SHAPE, OPU, Camera, FrameStats
+from .device import CACHE_BYTES, DMD_MIRRORS, DMD_PIXELS, DMD_SHAPE, OPU, Camera, FrameStats
 from .random_features import features, kernel
 from .linear import LinearProjection
-from .medium import Medium
+from .medium import TILE_BYTES, Medium
+from .meter import Meter, metering
 
-__all__ = ["Medium", "OPU", "Camera", "FrameStats", "DMD_PIXELS", "DMD_SHAPE",
-           "LinearProjection", "OpticalSketch", "features", "kernel"]
+__all__ = ["Medium", "OPU", "Camera", "FrameStats", "DMD_MIRRORS", "DMD_PIXELS", "DMD_SHAPE",
+           "CACHE_BYTES", "TILE_BYTES", "LinearProjection", "OpticalSketch", "features",
+           "kernel", "metering", "Meter"]
 
 
 def __getattr__(name):

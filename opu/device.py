@@ -2,7 +2,9 @@
 
 What is modelled (and what a real LightOn OPU does):
 
-* The DMD has ``n_in`` binary micromirrors (1140 x 912 = 1,039,680 on the real device). An input
+* The DMD has ``n_in`` binary micromirrors, at most :data:`DMD_MIRRORS` (1140 x 912 = 1,039,680 on
+  the real device; a wider input is refused here, and split into column blocks by
+  :class:`opu.OpticalSketch`). An input
   of ``n_features < n_in`` features is repeated into macro-pixels of ``m = n_in // n_features``
   mirrors, so feature ``f`` lights mirrors ``f m ... (f + 1) m - 1``. Mirrors outside the input
   area (and outside a reserved area, see :meth:`OPU.fit1d`) are lit when ``bias=True`` and add a
@@ -17,7 +19,8 @@ What is modelled (and what a real LightOn OPU does):
   and values above 255 saturate.
 * Every input vector is one frame of ``frametime_us`` (500 us, 2 kHz; longer when the exposure
   needs it); the device draws ``power_w`` (30 W). Each call adds its frames, modelled device time
-  and energy to :attr:`OPU.stats` and sets :attr:`OPU.last_call`.
+  and energy to :attr:`OPU.stats`, sets :attr:`OPU.last_call` and reports to the open
+  :func:`opu.metering` blocks.
 """
 from __future__ import annotations
 
@@ -26,13 +29,21 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from randla._validation import check_positive_int, check_random_state
+from randla._validation import check_positive_int, check_random_state, seed_from_rng
 
+from . import meter as metering
 from .medium import TILE_BYTES, Medium, as_batch
 
 #: The real device's DMD: 1140 x 912 binary micromirrors.
 DMD_SHAPE = (1140, 912)
-DMD_PIXELS = DMD_SHAPE[0] * DMD_SHAPE[1]
+#: Mirrors of the real DMD: no simulated device is wider.
+DMD_MIRRORS = DMD_SHAPE[0] * DMD_SHAPE[1]
+DMD_PIXELS = DMD_MIRRORS  # the former name
+assert DMD_MIRRORS == 1_039_680
+#: Default budget of the effective matrix an OPU keeps between calls (complex64 bytes): like
+#: lightonml's simulated OPU, which stores H whole, but bounded; beyond it the rest of H is
+#: regenerated on every call.
+CACHE_BYTES = 2**30
 FRAME_US = 500.0
 EXPOSURE_US = 400.0
 READOUT_US = 100.0
@@ -131,11 +142,11 @@ class OPU:
     Parameters
     ----------
     n_in : int
-        DMD mirrors (``opu.DMD_PIXELS`` = 1,039,680 on the real device).
+        DMD mirrors, at most ``opu.DMD_MIRRORS`` = 1,039,680 (the real device).
     n_out : int
         Camera pixels read out (the number of random features, ``n_components``).
     seed : None, int or numpy.random.Generator
-        Names the scattering medium (the transmission matrix H).
+        Names the scattering medium (the transmission matrix H); None draws it from ``rng``.
     exposure_us, counts_per_us, black_level, shot_noise, electrons_per_count, read_noise
         The camera, see :class:`Camera`.
     bias : bool
@@ -145,13 +156,17 @@ class OPU:
     power_w : float
         Electrical power of the device, for the energy account.
     rng : None, int or numpy.random.Generator
-        Source of the camera noise.
+        The randomness of the calls: camera noise (and the medium when ``seed`` is None).
     cache_bytes : int
-        After :meth:`fit1d`, the effective matrix (n_out x n_features, complex64) is kept when
-        it fits in this many bytes, so repeated transforms skip generating H; else H is
-        regenerated tile by tile on every call (constant memory).
+        After :meth:`fit1d`, the first rows of the effective matrix (n_features x n_out,
+        complex64) that fit in this many bytes (1 GiB by default) are kept on first use, so
+        repeated transforms do not generate them again; the rest is regenerated tile by tile
+        on every call, at the generator's rate.
     tile_bytes : int
         Memory budget of the streamed products.
+    row0 : int
+        First camera pixel read out (a region of interest): the OPU sees rows ``row0 ...
+        row0 + n_out - 1`` of the medium named by ``seed``.
 
     Examples
     --------
@@ -169,15 +184,23 @@ class OPU:
     def __init__(self, n_in=DMD_PIXELS, n_out=1000, *, seed=None, exposure_us=EXPOSURE_US,
                  counts_per_us=COUNTS_PER_US, black_level=0, shot_noise=False,
                  electrons_per_count=40.0, read_noise=0.0, bias=False, frametime_us=None,
-                 power_w=POWER_W, rng=None, cache_bytes=TILE_BYTES, tile_bytes=TILE_BYTES):
-        self.medium = Medium(n_in, n_out, seed=seed, tile_bytes=tile_bytes)
+                 power_w=POWER_W, rng=None, cache_bytes=CACHE_BYTES, tile_bytes=TILE_BYTES,
+                 row0=0):
+        n_in = check_positive_int(n_in, "n_in")
+        if n_in > DMD_MIRRORS:
+            raise ValueError(f"n_in = {n_in} exceeds the {DMD_MIRRORS:,} mirrors of the DMD "
+                             f"(opu.DMD_MIRRORS): split wider inputs into column blocks and sum "
+                             f"the linear outputs (opu.OpticalSketch does this)")
+        rng = check_random_state(rng)
+        seed = seed_from_rng(rng) if seed is None else seed
+        self.medium = Medium(n_in, n_out, seed=seed, tile_bytes=tile_bytes, row0=row0)
         self.camera = Camera(exposure_us, counts_per_us, black_level, bool(shot_noise),
                              electrons_per_count, read_noise)
         self.bias = bool(bias)
         self._frametime_us = None if frametime_us is None else float(frametime_us)
         self.power_w = float(power_w)
-        self.rng = check_random_state(rng)
-        self.cache_bytes = int(cache_bytes)
+        self.rng = rng
+        self.cache_bytes = check_positive_int(cache_bytes, "cache_bytes", minimum=0)
         self.layout = None
         self._cache = {}
         self.stats = FrameStats()
@@ -276,12 +299,12 @@ class OPU:
         return self._cache["reserved"]
 
     def _effective_t(self):
-        """H_eff.T (n_features x n_out) when it fits ``cache_bytes``, else None."""
+        """The first rows of H_eff.T (n_features x n_out, complex64) that fit ``cache_bytes``,
+        generated once and kept (None when not even one row fits)."""
         lay = self._layout()
         if "h_eff" not in self._cache:
-            fits = lay.n_features * self.n_out * 8 <= self.cache_bytes
-            self._cache["h_eff"] = (self.medium.macro_t(0, lay.n_features, lay.macro)
-                                    if fits else None)
+            rows = min(lay.n_features, self.cache_bytes // (self.n_out * 8))
+            self._cache["h_eff"] = self.medium.macro_t(0, rows, lay.macro) if rows else None
         return self._cache["h_eff"]
 
     # -- physics ------------------------------------------------------------------------------
@@ -294,12 +317,17 @@ class OPU:
         lay = self._layout()
         X = check_binary(X, lay.n_features)
         H_t = self._effective_t()
-        if H_t is None:
-            F = self.medium.field(X, col0=0, group=lay.macro)
-        elif sp.issparse(X):
-            F = np.asarray(X.astype(np.float32) @ H_t.view(np.float32)).view(np.complex64)
+        k = 0 if H_t is None else H_t.shape[0]
+        if sp.issparse(X):
+            X = X.tocsc()
+        if k:  # the kept rows: one real GEMM on the interleaved (re, im) parts
+            F = np.ascontiguousarray(X[:, :k].astype(np.float32) @ H_t.view(np.float32))
+            F = F.view(np.complex64)
         else:
-            F = (X.astype(np.float32) @ H_t.view(np.float32)).view(np.complex64)
+            F = np.zeros((X.shape[0], self.n_out), np.complex64)
+        if k < lay.n_features:  # the rest, regenerated tile by tile
+            F += self.medium.field(X[:, k:], col0=k * lay.macro, group=lay.macro,
+                                   dtype=np.complex64)
         F += self.bias_field
         if reserved:
             F += self.reserved_field
@@ -319,6 +347,12 @@ class OPU:
         spent = FrameStats(int(frames), seconds, seconds * self.power_w)
         self.last_call = spent if new_call else self.last_call + spent
         self.stats = self.stats + spent
+        metering.record(spent.frames, seconds, spent.energy_joules, calls=int(new_call))
+
+    def begin_call(self):
+        """Start a new call made of several exposures (``expose(..., new_call=False)``)."""
+        self.last_call = FrameStats()
+        metering.record(0, 0.0, 0.0, calls=1)
 
     # -- lightonml-like face ------------------------------------------------------------------
     def transform(self, X, encoder=None, decoder=None):

@@ -13,12 +13,13 @@ import scipy.sparse as sp
 
 from randla._validation import check_positive_int, seed_from_rng
 from randla.sketch import rng as _rng
+from randla.sketch.base import TILE_BYTES
 
 #: Philox streams of the real and imaginary parts of H.
 STREAM_REAL = _rng.STREAMS["opu.medium.real"]
 STREAM_IMAG = _rng.STREAMS["opu.medium.imag"]
-#: Default memory budget of the temporaries of :meth:`Medium.field`, in bytes.
-TILE_BYTES = 256 * 2**20
+# TILE_BYTES (imported above) is the one memory budget of a generated tile in randla and opu:
+# the temporaries of Medium.field (H tile, converted input tile, product) stay within it.
 #: Widest output tile: keeps the GEMM temporaries small when n_out is in the millions.
 _MAX_OUT_TILE = 4096
 _SCALE = np.sqrt(0.5)
@@ -37,7 +38,10 @@ class Medium:
         Names the medium: the same seed gives the same H on every machine.
     tile_bytes : int
         Memory budget of the temporaries of :meth:`field` (generated tile of H and converted
-        input tile), 256 MiB by default.
+        input tile), ``randla.sketch.base.TILE_BYTES`` by default.
+    row0 : int
+        First camera pixel read out: this medium is rows ``row0 ... row0 + n_out - 1`` of the
+        transmission matrix named by ``seed`` (a region of interest of a larger camera).
 
     Examples
     --------
@@ -52,16 +56,19 @@ class Medium:
     True
     """
 
-    def __init__(self, n_in, n_out, *, seed=None, tile_bytes=TILE_BYTES):
+    def __init__(self, n_in, n_out, *, seed=None, tile_bytes=TILE_BYTES, row0=0):
         self.n_in = check_positive_int(n_in, "n_in")
         self.n_out = check_positive_int(n_out, "n_out")
-        if self.n_in >= 2**32 or self.n_out >= 2**34:
-            raise ValueError(f"n_in must be < 2**32 and n_out < 2**34, got {n_in}, {n_out}")
+        self.row0 = check_positive_int(row0, "row0", minimum=0)
+        if self.n_in >= 2**32 or self.row0 + self.n_out >= 2**34:
+            raise ValueError(f"n_in must be < 2**32 and row0 + n_out < 2**34, got {n_in}, "
+                             f"{row0} + {n_out}")
         self.seed = seed_from_rng(seed)
         self.tile_bytes = check_positive_int(tile_bytes, "tile_bytes", minimum=2**16)
 
     def __repr__(self):
-        return f"Medium(n_in={self.n_in}, n_out={self.n_out}, seed={self.seed})"
+        roi = f", row0={self.row0}" if self.row0 else ""
+        return f"Medium(n_in={self.n_in}, n_out={self.n_out}, seed={self.seed}{roi})"
 
     @property
     def shape(self):
@@ -76,8 +83,9 @@ class Medium:
         out = np.empty((c1 - c0, r1 - r0), dtype=dtype)
         if out.size:
             parts = out.view(np.finfo(dtype).dtype)  # (ncols, 2 nrows): re, im interleaved
-            _rng.fill_normal(parts[:, 0::2], self.seed, STREAM_REAL, r0, c0, _SCALE)
-            _rng.fill_normal(parts[:, 1::2], self.seed, STREAM_IMAG, r0, c0, _SCALE)
+            r = self.row0 + r0
+            _rng.fill_normal(parts[:, 0::2], self.seed, STREAM_REAL, r, c0, _SCALE)
+            _rng.fill_normal(parts[:, 1::2], self.seed, STREAM_IMAG, r, c0, _SCALE)
         if group > 1:
             out = out.reshape(-1, group, r1 - r0).sum(axis=1)
         return out

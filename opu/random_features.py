@@ -15,10 +15,12 @@ import numpy as np
 
 from randla._validation import check_positive_int
 
+from . import meter as metering
+from .device import DMD_MIRRORS, FRAME_US, POWER_W
 from .medium import TILE_BYTES, Medium
 
 
-def features(X, n_components=1000, *, rng=None, tile_bytes=TILE_BYTES):
+def features(X, n_components=1000, *, seed=None, rng=None, tile_bytes=TILE_BYTES):
     """Optical random features ``|X @ H.T|^2 / sqrt(n_components)``.
 
     Parameters
@@ -27,8 +29,10 @@ def features(X, n_components=1000, *, rng=None, tile_bytes=TILE_BYTES):
         Real inputs (binary ones are what a DMD shows; any real values work in simulation).
     n_components : int
         Number of features D (camera pixels).
-    rng : None, int or numpy.random.Generator
+    seed : None, int or numpy.random.Generator
         Names the medium H.
+    rng : None, int or numpy.random.Generator
+        Draws the medium when ``seed`` is None (so ``rng=0`` names it too).
     tile_bytes : int
         Memory budget of the streamed product.
 
@@ -36,6 +40,12 @@ def features(X, n_components=1000, *, rng=None, tile_bytes=TILE_BYTES):
     -------
     ndarray of shape (n_samples, n_components)
         float32 for float32, bool and integer inputs, float64 for float64 inputs.
+
+    Notes
+    -----
+    One frame per sample (the camera reads the intensities directly), reported to
+    :func:`opu.metering` as modelled frames. Intensities are not linear, so an input wider than
+    the DMD (:data:`opu.DMD_MIRRORS`) cannot be split into blocks: it is refused.
 
     Examples
     --------
@@ -49,7 +59,15 @@ def features(X, n_components=1000, *, rng=None, tile_bytes=TILE_BYTES):
     """
     n_components = check_positive_int(n_components, "n_components")
     n_features = X.shape[-1]
-    F = Medium(n_features, n_components, seed=rng, tile_bytes=tile_bytes).field(X)
+    if n_features > DMD_MIRRORS:
+        raise ValueError(f"X has {n_features} features, more than the {DMD_MIRRORS:,} mirrors "
+                         f"of the DMD (opu.DMD_MIRRORS); intensities |Hx|^2 are not linear, so "
+                         f"wider inputs cannot be split into blocks: reduce the dimension first")
+    F = Medium(n_features, n_components, seed=rng if seed is None else seed,
+               tile_bytes=tile_bytes).field(X)
+    frames = F.shape[0] if F.ndim == 2 else 1
+    metering.record(frames, frames * FRAME_US * 1e-6, frames * FRAME_US * 1e-6 * POWER_W,
+                    modelled=True)
     return (F.real**2 + F.imag**2) / np.sqrt(n_components, dtype=F.real.dtype)
 
 

@@ -118,7 +118,7 @@ def test_device_mode_degrades_as_documented(rng):
     ideal = OpticalSketch(d, n, rng=seed) @ X
     errs = {}
     for bits in (2, 8):
-        S = OpticalSketch(d, n, rng=seed, mode="device", n_bits=bits, noise_rng=_seed(rng))
+        S = OpticalSketch(d, n, seed=seed, mode="device", n_bits=bits, rng=_seed(rng))
         Y = S @ X
         assert Y.shape == (d, 5) and S.opu.stats.frames > 0
         nominal = S.to_dense() @ X
@@ -129,7 +129,7 @@ def test_device_mode_degrades_as_documented(rng):
 
 def test_rsvd_with_the_device(rng):
     A, s = _low_rank_plus_noise(rng, 60, 300, 4)
-    S = OpticalSketch(14, 300, rng=3, mode="device", noise_rng=4, shot_noise=True)
+    S = OpticalSketch(14, 300, seed=3, mode="device", rng=4, shot_noise=True)
     U, sv, Vh = randla.rsvd(A, 4, oversample=10, power_iters=1, sketch=S)
     np.testing.assert_allclose(sv, s[:4], rtol=0.05)
 
