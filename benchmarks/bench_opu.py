@@ -171,8 +171,9 @@ class RsvdSparse:
         return m.frames
 
     def track_sv_error(self):
-        import randla
         import scipy.sparse.linalg as spla
+
+        import randla
         s = randla.rsvd(self.A, 10, sketch="optical", rng=0).S
         ref = np.sort(spla.svds(self.A, 10, return_singular_vectors=False))[::-1]
         return float(np.abs(s - ref).max() / ref[0])

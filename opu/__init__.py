@@ -12,10 +12,10 @@ Names: ``seed`` names the medium (H) everywhere; ``rng`` is the randomness of th
 noise, probes, and the medium when ``seed`` is not given).
 """
 from .device import CACHE_BYTES, DMD_MIRRORS, DMD_PIXELS, DMD_SHAPE, OPU, Camera, FrameStats
-from .random_features import features, kernel
 from .linear import LinearProjection
 from .medium import TILE_BYTES, Medium
 from .meter import Meter, metering
+from .random_features import features, kernel
 
 __all__ = ["Medium", "OPU", "Camera", "FrameStats", "DMD_MIRRORS", "DMD_PIXELS", "DMD_SHAPE",
            "CACHE_BYTES", "TILE_BYTES", "LinearProjection", "OpticalSketch", "features",

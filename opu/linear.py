@@ -49,8 +49,9 @@ class LinearProjection:
         Rows whose reference intensity is below this fraction of the mean are masked.
     n_probes : int, optional
         Random frames used by :meth:`calibrate`; by default enough for 8192 camera readings
-        (at least 16), so the gain is known to about 1% (its error is a systematic scale error
-        of every projection: with 16 frames of 20 pixels it reached 11%).
+        (at least 16). Its error is a systematic scale error of every projection: at 20 camera
+        pixels the gain's error has median 2.6% and 90th percentile 6.4% (150 draws), where a
+        plain mean of the counts had 11%.
     rng : None, int or numpy.random.Generator
         Draws the probe patterns.
 
@@ -110,7 +111,6 @@ class LinearProjection:
         opu, lay = self.opu, self.opu._layout()
         probes = (self.rng.random((self.n_probes, lay.n_features)) < 0.5).astype(np.uint8)
         field = opu.field(probes, reserved=True)
-        lit = (probes.sum(axis=1) * lay.macro + lay.reserved)[:, None]
         first = field[:16]
         for _ in range(40):  # saturated: the level is unknown, so back off until it is not
             counts = opu.expose(first, new_call=False)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from randla._budget import SKETCH_TILE_BYTES as TILE_BYTES
 from randla._validation import check_positive_int, seed_from_rng
 from randla.sketch import rng as _rng
-from randla.sketch.base import TILE_BYTES
 
 #: Philox streams of the real and imaginary parts of H.
 STREAM_REAL = _rng.STREAMS["opu.medium.real"]
@@ -38,7 +38,7 @@ class Medium:
         Names the medium: the same seed gives the same H on every machine.
     tile_bytes : int
         Memory budget of the temporaries of :meth:`field` (generated tile of H and converted
-        input tile), ``randla.sketch.base.TILE_BYTES`` by default.
+        input tile), ``randla._budget.SKETCH_TILE_BYTES`` (32 MiB) by default.
     row0 : int
         First camera pixel read out: this medium is rows ``row0 ... row0 + n_out - 1`` of the
         transmission matrix named by ``seed`` (a region of interest of a larger camera).

@@ -38,19 +38,18 @@ import scipy.fft
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from randla._validation import (check_positive_int, check_random_state, seed_from_rng,
-                                working_dtype)
+from randla._validation import check_positive_int, check_random_state, working_dtype
 from randla.sketch import rng as _rng
 from randla.sketch.base import Sketcher, _is_dask
 
 from . import meter as metering
-from .device import CACHE_BYTES, DMD_MIRRORS, FRAME_US, POWER_W, OPU
+from .device import CACHE_BYTES, DMD_MIRRORS, FRAME_US, OPU, POWER_W
 from .linear import LinearProjection, unit_phase
 from .medium import TILE_BYTES
 
 _MODES = ("ideal", "device")
 #: Philox stream of the random signs of ``densify=True`` (asked of randla.sketch.rng.STREAMS).
-STREAM_SIGNS = _rng.STREAMS.get("opu.densify.signs", 18)
+STREAM_SIGNS = _rng.STREAMS["opu.densify.signs"]
 #: Device mode refuses rows whose participation ratio ``(sum |x|)^2 / sum x^2`` (the mirrors a
 #: row effectively lights) in a column block is below this fraction of the anchor: measured (see
 #: the user guide), the error of the anchor scheme passes 10% below it.
@@ -112,6 +111,7 @@ class OpticalSketch(Sketcher):
     """
 
     kind = "optical"
+    long_side = True  # the DMD's width is the device's strength: A's larger dimension goes in
 
     def __init__(self, d, n, *, seed=None, rng=None, dtype=np.float64, mode="ideal",
                  complex=False, n_anchor=None, n_bits=8, densify=False, tile_bytes=TILE_BYTES,

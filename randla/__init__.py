@@ -44,7 +44,7 @@ _EXPORTS = {
     "as_operator": "randla.operators",
 }
 _SUBMODULES = {"sketch", "io", "operators", "lowrank", "solvers", "kernel", "trace", "recommend",
-               "inverse", "testing", "cli"}
+               "changepoint", "inverse", "testing", "cli"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["AccuracyWarning"]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
+from .._budget import SKETCH_TILE_BYTES
 from .._validation import check_positive_int, check_random_state, check_real, seed_from_rng
 from ..sketch import Sketcher, make, resolve
-from ..sketch.base import TILE_BYTES
 from ._common import ChangepointResult, Threshold, warm_ewma
 
 #: Samples whose features are held at once by :meth:`NEWMA.detect`.
@@ -122,7 +122,7 @@ class NEWMA:
         self.intensity = bool(self.sketch.is_complex)
         # a small software sketch is kept dense: one GEMV per sample instead of generating S
         # again (the optical sketch always goes through its own apply, which is metered)
-        small = self.n_features * self.d * 16 <= TILE_BYTES
+        small = self.n_features * self.d * 16 <= SKETCH_TILE_BYTES
         self._dense = (self.sketch.to_dense() if small and self.sketch.kind != "optical"
                        else None)
         self._threshold = Threshold(threshold, self.forget_slow, quantile,

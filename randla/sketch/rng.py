@@ -30,6 +30,7 @@ STREAMS = {
     "srtt.signs": 6,
     "opu.medium.real": 16,
     "opu.medium.imag": 17,
+    "opu.densify.signs": 18,
 }
 assert len(set(STREAMS.values())) == len(STREAMS)
 

@@ -1,7 +1,6 @@
 """The OPU as a device to plan on: the DMD limit and column blocks, metering, the H cache, the
 seed/rng names, and device mode on sparse rows (densify or a clear refusal)."""
 import threading
-import warnings
 
 import numpy as np
 import pytest
