@@ -16,7 +16,7 @@ def test_fro_norm_at_every_scale(rng, scale, dtype):
         return  # float32 cannot hold these scales at all
     y = (x * scale).astype(dtype)
     got = fro_norm(y)
-    assert got == pytest.approx(ref * scale, rel=1e-6 if dtype == np.float32 else 1e-12)
+    assert got == pytest.approx(ref * scale, rel=1e-6 if dtype == np.float32 else 1e-12, abs=0)
 
 
 def test_fro_norm_special_values():
@@ -48,3 +48,14 @@ def test_signs(rng):
     idx = np.argmax(np.abs(Vh3), axis=1)
     assert np.all(Vh3[np.arange(8), idx] > 0)
     np.testing.assert_allclose((U3 * s) @ Vh3, (U * s) @ Vh, atol=1e-12)
+
+
+@pytest.mark.parametrize("width", [0, 1, 3])
+def test_project_out(rng, width):
+    from randla._linalg import project_out
+    Q = np.linalg.qr(rng.standard_normal((50, max(width, 1))))[0][:, :width]
+    W = rng.standard_normal((50, 4))
+    P = project_out(W, Q)
+    np.testing.assert_allclose(Q.T @ P, 0, atol=1e-12)
+    np.testing.assert_allclose(P, W - Q @ (Q.T @ W), atol=1e-12)
+    assert project_out(W, None) is W
