@@ -57,7 +57,7 @@ def psnr(x, ref):
     return float(10 * np.log10(1.0 / np.mean((np.clip(x, 0, 1) - ref) ** 2)))
 
 
-def best_lambda_psnr(A, b, sharp, lams=np.logspace(-4, 0, 41)):
+def best_lambda_psnr(A, b, sharp, lams=np.logspace(-3, 0, 25)):
     """The best PSNR of Tikhonov over ``lams`` with the same operator (exact on the spectral
     path; converged hybrid iterations otherwise), refined around the best grid point."""
     shape = sharp.shape
@@ -70,8 +70,8 @@ def best_lambda_psnr(A, b, sharp, lams=np.logspace(-4, 0, 41)):
         def solve(lam):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return hybrid_tikhonov(A, b.ravel(), lam=lam, tol=1e-4,
-                                       maxiter=3000).x.reshape(shape)
+                return hybrid_tikhonov(A, b.ravel(), lam=lam, tol=3e-4,
+                                       maxiter=2000).x.reshape(shape)
     vals = [psnr(solve(lam), sharp) for lam in lams]
     i = int(np.argmax(vals))
     fine = np.logspace(np.log10(lams[max(i - 1, 0)]), np.log10(lams[min(i + 1, len(lams) - 1)]),
