@@ -17,6 +17,7 @@ COMMANDS = {
     "info": ("randla.cli.info", "this installation (versions, BLAS, threads), or what an "
                                 "output file records"),
     "svd": ("randla.cli.svd", "randomized SVD or PCA of a matrix file, out of core"),
+    "deblur": ("randla.cli.deblur", "deblur an image file with a known point spread function"),
     "recommend": ("randla.cli.recommend", "top-N items for a user from a ratings file, or the "
                                           "accuracy of PureSVD and SoftImpute on a test file"),
 }
