@@ -328,25 +328,6 @@ def fill_sign(out, seed, stream, row0, col0, scale):
                 r += 1
 
 
-@parallel_njit()
-def fill_uniform_int(out, seed, stream, col0, high):
-    """out[c, q] = integer uniform in [0, high) for (draw q, column col0 + c), by 64-bit
-    multiply-shift of one Philox word (bias < high / 2**32, negligible for high << 2**32)."""
-    ncols, ndraws = out.shape
-    k0, k1, st = _keys(seed, stream)
-    h = np.uint64(high)
-    for c in prange(ncols):
-        j = np.uint64(col0 + c)
-        jl = j & _MASK32
-        jh = j >> _S32
-        for g in range((ndraws + 3) // 4):
-            x = philox4x32(np.uint64(g), jl, jh, st, k0, k1)
-            for t in range(4):
-                q = 4 * g + t
-                if q < ndraws:
-                    out[c, q] = (x[t] * h) >> _S32
-
-
 @njit(inline="always", cache=True)
 def _bounded(x, s):
     """x * s >> 32: a uniform integer in [0, s) from a uint32 word, and the low word that
