@@ -57,7 +57,7 @@ _SAP_ROUNDS = 2
 _DENSE_ZETA = 4
 #: "iterative_sketching" stops once its backward error estimate is below this many unit
 #: roundoffs (LAPACK's gelsd reaches ~0.3 on the benchmark problem).
-_BACKWARD_TARGET = 0.25
+_BACKWARD_TARGET = 1.0
 
 
 class LstsqResult(NamedTuple):
