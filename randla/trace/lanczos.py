@@ -68,6 +68,7 @@ def lanczos(op, V, steps, reorth="full"):
     alpha, beta = np.zeros((steps, b)), np.zeros((steps, b))
     lengths = np.full(b, steps)
     active = np.ones(b, dtype=bool)
+    K = _SERIAL if n * b < _PARALLEL_MIN else _PARALLEL
     chunks = -(-n // _CHUNK_ROWS)
     dots = np.empty((chunks, b))                      # per-chunk partial column sums
     # row i of the basis, basis[i, :k, :], is one contiguous stretch: Gram-Schmidt streams it
@@ -82,17 +83,17 @@ def lanczos(op, V, steps, reorth="full"):
     force = np.zeros(b, dtype=bool)  # partial: reorthogonalize twice in a row
     norm_est = np.zeros(b)
     for j in range(steps):
-        a = _product(op, csr, q, w, active, dots)
+        a = _product(K, op, csr, q, w, active, dots)
         alpha[j] = a
-        _recurrence(w, q, q_prev, a.astype(dtype), beta_prev.astype(dtype), dots)
+        K.recurrence(w, q, q_prev, a.astype(dtype), beta_prev.astype(dtype), dots)
         bnorm = np.sqrt(dots.sum(axis=0))
         if reorth == "full":
-            bnorm = _reorthogonalize(basis, j + 1, w, active, bnorm, dots)
+            bnorm = _reorthogonalize(K, basis, j + 1, w, active, bnorm, dots)
         elif reorth == "partial":
             omega_next = _omega_step(omega, omega_prev, alpha, beta, bnorm, beta_prev, j, eps)
             lost = ((np.abs(omega_next[:j + 1]).max(axis=0) > math.sqrt(eps)) | force) & active
             if lost.any():
-                bnorm = _reorthogonalize(basis, j + 1, w, lost, bnorm, dots, passes=2)
+                bnorm = _reorthogonalize(K, basis, j + 1, w, lost, bnorm, dots, passes=2)
             omega_next[:j + 1, lost] = eps
             force = lost & ~force
             omega_prev, omega = omega, omega_next
@@ -109,9 +110,9 @@ def lanczos(op, V, steps, reorth="full"):
         scale = np.where(active, 1.0 / np.where(active, bnorm, 1.0), 0.0)
         nxt = q_prev                                   # q_{j+1}; zero for stopped columns
         if basis is not None:
-            _scale_store(w, scale.astype(dtype), nxt, basis, j + 1)
+            K.scale_store(w, scale.astype(dtype), nxt, basis, j + 1)
         else:
-            _scale(w, scale.astype(dtype), nxt)
+            K.scale(w, scale.astype(dtype), nxt)
         q_prev, q = q, nxt
         beta_prev = np.where(active, bnorm, 0.0)
     return alpha, beta, lengths
@@ -234,22 +235,22 @@ def _csr_matrix(op, dtype):
     return None
 
 
-def _product(op, csr, q, w, active, dots):
+def _product(K, op, csr, q, w, active, dots):
     """w = A q (zero in stopped columns) and returns alpha = column-wise q^T w."""
     if csr is not None:
         op.matvecs += int(active.sum())
-        _csr_product(csr.indptr, csr.indices, csr.data, q, w, dots)
+        K.csr_product(csr.indptr, csr.indices, csr.data, q, w, dots)
         return dots.sum(axis=0)
     if active.all():
         w[:] = op.matmat(q)
     else:
         w[:] = 0
         w[:, active] = op.matmat(q[:, active])
-    _coldot(q, w, dots)
+    K.coldot(q, w, dots)
     return dots.sum(axis=0)
 
 
-def _reorthogonalize(basis, k, w, cols, bnorm, dots, passes=None):
+def _reorthogonalize(K, basis, k, w, cols, bnorm, dots, passes=None):
     """Classical Gram-Schmidt of the columns ``cols`` of w against their first k basis
     vectors (basis[:, :k, c]); returns the updated column norms. ``passes=None``: a second
     pass only for the columns the first cancelled much ("twice is enough", Kahan-Parlett)."""
@@ -257,8 +258,8 @@ def _reorthogonalize(basis, k, w, cols, bnorm, dots, passes=None):
     h = np.empty((dots.shape[0], k, b))
     before = bnorm
     for it in range(passes or 2):
-        _project(basis, k, w, cols, h)
-        _subtract(basis, k, w, cols, h.sum(axis=0).astype(w.dtype), dots)
+        K.project(basis, k, w, cols, h)
+        K.subtract(basis, k, w, cols, h.sum(axis=0).astype(w.dtype), dots)
         after = np.where(cols, np.sqrt(dots.sum(axis=0)), bnorm)
         if passes is None and it == 0:
             cols = cols & (after < 0.7 * before)
@@ -363,6 +364,24 @@ def _subtract(basis, k, w, cols, h, dots):
                     w[i, c] -= basis[i, l, c] * h[l, c]
             for c in range(b):
                 dots[t, c] += w[i, c] * w[i, c]
+
+
+
+class _Kernels:
+    """The row-chunked kernels, parallel or serial (same code, same chunks, same sums)."""
+
+    def __init__(self, parallel):
+        for name in ("csr_product", "coldot", "recurrence", "scale", "scale_store", "project",
+                     "subtract"):
+            kernel = globals()["_" + name]
+            setattr(self, name, kernel if parallel else
+                    numba.njit(cache=True)(kernel.__wrapped__))
+
+
+_PARALLEL, _SERIAL = _Kernels(True), _Kernels(False)
+#: Below this many entries in an n x b block, a parallel region costs more than it saves
+#: (threads meet at every step; on a busy machine each meeting can wait a time slice).
+_PARALLEL_MIN = 1 << 17
 
 
 def _omega_step(omega, omega_prev, alpha, beta, beta_j, beta_jm1, j, eps):
