@@ -153,8 +153,6 @@ def _lanczos_columns(indptr, indices, data, Vt, steps, full, eps, alpha, beta, l
 #: Reassociation lets LLVM vectorize the dot products (the order is still fixed at compile
 #: time, so results are reproducible); NaN and Inf keep their IEEE meaning for the checks.
 _FASTMATH = {"reassoc", "contract"}
-#: Rows of w updated against the whole basis at once in the per-column Gram-Schmidt.
-_CGS_ROWS = 512
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
@@ -167,7 +165,6 @@ def _lanczos_one(indptr, indices, data, v, steps, full, eps, alpha, beta, length
     u, q, q_prev, w = work[0], work[1], work[2], work[3]
     u[:] = v                                    # u: q_j before scaling by inv
     q_prev[:] = 0.0
-    h = np.empty(steps)
     inv, beta_prev, norm_est = 1.0, 0.0, 0.0
     for j in range(steps):
         a = 0.0
@@ -188,21 +185,19 @@ def _lanczos_one(indptr, indices, data, v, steps, full, eps, alpha, beta, length
             x = w[i] - a * q[i] - beta_prev * q_prev[i]
             w[i] = x
             sq += x * x
-        if full:                                # classical Gram-Schmidt, twice if needed
+        if full:                                # Gram-Schmidt, twice if needed
             before = math.sqrt(sq)
             for _ in range(2):
+                # modified Gram-Schmidt, one basis vector at a time: it is read from memory
+                # once, and is still in cache for the update (classical Gram-Schmidt's two
+                # sweeps read the whole basis twice; measured 1.5x slower at n = 90000)
                 for k in range(j + 1):
                     bk = basis[k]
                     t = 0.0
                     for i in range(n):
                         t += bk[i] * w[i]
-                    h[k] = t
-                for i0 in range(0, n, _CGS_ROWS):   # a block of w stays in L1
-                    i1 = min(n, i0 + _CGS_ROWS)
-                    for k in range(j + 1):
-                        bk, hk = basis[k], h[k]
-                        for i in range(i0, i1):
-                            w[i] -= hk * bk[i]
+                    for i in range(n):
+                        w[i] -= t * bk[i]
                 sq = 0.0
                 for i in range(n):
                     sq += w[i] * w[i]
