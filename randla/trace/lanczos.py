@@ -126,9 +126,9 @@ def _lanczos_csr(op, csr, V, steps, full, eps):
     Vt = np.ascontiguousarray(V.T, dtype=csr.dtype)
     alpha, beta = np.zeros((b, steps)), np.zeros((b, steps))
     lengths = np.full(b, steps)
-    groups = max(1, min(b, numba.get_num_threads()))
-    _lanczos_columns(csr.indptr, csr.indices, csr.data, Vt, steps, full, float(eps),
-                     alpha, beta, lengths, groups)
+    with numba.parallel_chunksize(1):   # vectors handed out one at a time, as threads free up
+        _lanczos_columns(csr.indptr, csr.indices, csr.data, Vt, steps, full, float(eps),
+                         alpha, beta, lengths)
     op.matvecs += int(lengths.sum())
     if not (np.all(np.isfinite(alpha)) and np.all(np.isfinite(beta))):
         raise ValueError("A produced NaN or Inf in products (check the data or the "
@@ -137,17 +137,15 @@ def _lanczos_csr(op, csr, V, steps, full, eps):
 
 
 @parallel_njit()
-def _lanczos_columns(indptr, indices, data, Vt, steps, full, eps, alpha, beta, lengths, groups):
-    """Lanczos of each row of Vt (a unit vector) with the CSR matrix, in ``groups`` parallel
-    groups of rows that each reuse one set of work arrays (a fresh basis per vector cost page
-    faults); alpha, beta (b x steps) and lengths as :func:`lanczos` returns them, transposed.
-    Each row's result depends on that row alone, not on the grouping."""
+def _lanczos_columns(indptr, indices, data, Vt, steps, full, eps, alpha, beta, lengths):
+    """Lanczos of each row of Vt (a unit vector) with the CSR matrix, rows in parallel;
+    alpha, beta (b x steps) and lengths as :func:`lanczos` returns them, transposed. Each
+    row's result depends on that row alone, not on which thread ran it."""
     b, n = Vt.shape
-    for g in prange(groups):
+    for c in prange(b):
         work = np.empty((4 + (steps if full else 0), n), Vt.dtype)
-        for c in range(g, b, groups):
-            _lanczos_one(indptr, indices, data, Vt[c], steps, full, eps, alpha[c], beta[c],
-                         lengths, c, work)
+        _lanczos_one(indptr, indices, data, Vt[c], steps, full, eps, alpha[c], beta[c],
+                     lengths, c, work)
 
 
 #: Reassociation lets LLVM vectorize the dot products (the order is still fixed at compile
