@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import scipy.linalg as sla
-
-import numba
 from numba import prange
 
 from .._budget import rows_within
