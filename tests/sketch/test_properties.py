@@ -58,3 +58,21 @@ def test_every_operator_kind_keeps_the_contract(m, n, seed, kind, dtype):
             "linop": spla.aslinearoperator(A),
             "dask": da.from_array(A, chunks=(max(1, m // 3), max(1, n // 2)))}[kind]
     check_operator(data, A, rng=rng)
+
+
+@PROFILE
+@given(kind=st.sampled_from(SOFTWARE), d=st.integers(1, 12), extra=st.integers(0, 300),
+       seed=st.integers(0, 2**31), nnz=st.integers(0, 4))
+def test_vectors_and_nearly_empty_sparse_input(kind, d, extra, seed, nnz):
+    # a 1-D x gives a 1-D result; sparse data with one or two entries per tile is not skipped
+    n = d + extra
+    S = randla.sketch.make(kind, d, n, rng=seed)
+    dense = S.to_dense()
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n)
+    y = S @ x
+    assert y.shape == (d,)
+    np.testing.assert_allclose(y, dense @ x, rtol=1e-11, atol=1e-11 * (np.abs(dense @ x).max() + 1))
+    rows = rng.integers(0, n, nnz)
+    X = sp.csr_matrix((rng.standard_normal(nnz), (rows, rng.integers(0, 2, nnz))), shape=(n, 2))
+    np.testing.assert_allclose(S @ X, dense @ X.toarray(), rtol=1e-11, atol=1e-11)
