@@ -77,8 +77,8 @@ def remaining_change(prev, s, k, alpha, steps=1) -> float:
     the last one: ``c`` = :func:`relative_change`, and later changes shrink by ``r`` per
     product, r^2 the convergence ratio of the shifted iteration, max(sigma_l^2 - alpha,
     alpha) / (sigma_k^2 - alpha) from the current estimates, so the rest adds up to
-    c r / (1 - r) (``steps`` products per change: r^steps). Returns max(c, c r / (1 - r)): on a slowly decaying spectrum a small
-    change does not mean convergence."""
+    c r / (1 - r) (``steps`` products per change: r^steps). Returns max(c, c r / (1 - r)):
+    on a slowly decaying spectrum a small change does not mean convergence."""
     c = relative_change(prev, s, k)
     if not np.isfinite(c) or c == 0:
         return c
@@ -205,8 +205,9 @@ def adaptive_power_right(op, S, k, tol, max_iters, normalizer):
     X = S.to_dense(S.dtype_for(op.dtype)).T
     X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
     X = final_basis(np.ascontiguousarray(X, dtype=op.dtype), normalizer)
-    prev, alpha, change = None, 0.0, np.inf
-    for it in range(1, max_iters + 1):
+    prev, alpha, change, used = None, 0.0, np.inf, 0
+    while used < max_iters:
+        used += 1
         C = np.asarray(op.gram_matmat(X))
         _check_finite(C)
         H = X.conj().T @ C
@@ -216,8 +217,9 @@ def adaptive_power_right(op, S, k, tol, max_iters, normalizer):
         ref = s[k] if len(s) > k else s[k - 1]
         noise = 100 * np.finfo(op.dtype).eps * (s[0] / ref) ** 2 if ref > 0 else np.inf
         alpha = max(alpha, float(lam[-1]) / 2)
-        X = final_basis(C - alpha * X, normalizer) if normalizer != "qr" else householder(C - alpha * X)
+        X = householder(C - alpha * X) if normalizer == "qr" else final_basis(C - alpha * X,
+                                                                                normalizer)
         if change <= max(tol, noise):
             break
         prev = s
-    return X, it, float(change), alpha
+    return X, used, float(change), alpha
