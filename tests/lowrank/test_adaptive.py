@@ -121,3 +121,15 @@ def test_adaptive_arguments_are_checked():
         randla.rsvd(A, 3, power_iters=2, mixed_precision=True)
     with pytest.raises(TypeError, match="mixed_precision"):
         randla.rsvd(A, 3, mixed_precision="yes")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tolerance_holds_on_a_flat_spectrum(seed):
+    # sigma_i = i^(-1/4): a small change per product is far from convergence; the loop must
+    # extrapolate the changes to come (measured: max |S - s| / sigma_(k+1) <= 0.93 tol
+    # with the extrapolation, 1.3-1.9 tol without)
+    s = (1 + np.arange(200, dtype=float)) ** -0.25
+    A = matrix_with_spectrum(600, 200, s, rng=seed)
+    res = randla.rsvd(A, 20, power_tol=0.01, rng=seed)
+    assert res.info.converged
+    assert np.max(np.abs(res.S - s[:20])) <= 1.2 * 0.01 * s[20]
