@@ -130,7 +130,7 @@ class _Products:
             return
         ref = s[k] if len(s) > k else s[k - 1]
         floor = np.finfo(np.float32).eps * s[0] / ref if ref > 0 else np.inf
-        if floor * _F32_MARGIN > tol or change * rate <= tol:
+        if floor * _F32_MARGIN > tol or (np.isfinite(change) and change * rate <= tol):
             self.low = False
 
 
