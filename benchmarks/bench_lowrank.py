@@ -263,7 +263,8 @@ def main(which):
     elif which == "normalizers":
         A = build_dense()
         sigma = dense_spectrum()[DENSE_K]
-        runs = {f"{norm}": (lambda A, norm=norm: run_randla(A, DENSE_K, normalizer=norm))
+        runs = {f"{norm}": (lambda A, norm=norm: run_randla(A, DENSE_K, normalizer=norm,
+                                                           power_iters=2))
                 for norm in ("auto", "cholqr", "lu", "qr", "none")}
         runs.update({f"q{q}": (lambda A, q=q: run_randla(A, DENSE_K, power_iters=q))
                      for q in (1, 3)})

@@ -159,7 +159,9 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normal
         ill conditioned) between products, CholeskyQR2 at the end; "qr": Householder QR
         throughout (slow on tall blocks); "lu": pivoted LU between products (as fbpca);
         "cholqr": CholeskyQR2 throughout; "none": no normalization (unstable beyond one or two
-        iterations). The final basis is always orthonormal.
+        iterations). The final basis is always orthonormal. The adaptive iterations
+        (``power_iters=None``) need orthonormal bases after every product: they use
+        Householder QR for "qr" and CholeskyQR (with its fallbacks) otherwise.
     method : {"power", "krylov"}
         Subspace (power) iteration, or block Krylov (Musco & Musco 2015): same passes over A,
         a basis ``power_iters + 1`` times wider, markedly better on flat spectra.
