@@ -441,4 +441,4 @@ def _as_requested(result, A, dask_input, compute):
         return result
     import dask.array as da
     U = da.from_array(result.U, chunks=(A.chunks[0], -1))
-    return SVDResult(U, result.S, result.Vh)
+    return SVDResult(U, result.S, result.Vh, info=result.info)

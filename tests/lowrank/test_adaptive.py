@@ -133,3 +133,11 @@ def test_tolerance_holds_on_a_flat_spectrum(seed):
     res = randla.rsvd(A, 20, power_tol=0.01, rng=seed)
     assert res.info.converged
     assert np.max(np.abs(res.S - s[:20])) <= 1.2 * 0.01 * s[20]
+
+
+def test_info_survives_the_dask_result(rng):
+    A = matrix_with_spectrum(400, 60, _spectrum("exp", 60), rng=rng)
+    X = da.from_array(A, chunks=(100, 60))
+    lazy, eager = randla.rsvd(X, 5, rng=1), randla.rsvd(X, 5, rng=1, compute=True)
+    assert isinstance(lazy.U, da.Array) and lazy.info.converged and eager.info.converged
+    assert lazy.info.passes == eager.info.passes + 1     # evaluating the lazy U is a read
