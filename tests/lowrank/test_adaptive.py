@@ -141,3 +141,14 @@ def test_info_survives_the_dask_result(rng):
     lazy, eager = randla.rsvd(X, 5, rng=1), randla.rsvd(X, 5, rng=1, compute=True)
     assert isinstance(lazy.U, da.Array) and lazy.info.converged and eager.info.converged
     assert lazy.info.passes == eager.info.passes + 1     # evaluating the lazy U is a read
+
+
+def test_dynamic_shifts_save_passes_on_slow_spectra():
+    # measured: 74 products in all with the shifts; 94 without, 88 with a shift misapplied
+    total = 0
+    for p in (-0.5, -0.25):
+        s = (1 + np.arange(200.0)) ** p
+        for seed in range(4):
+            A = matrix_with_spectrum(600, 200, s, rng=seed)
+            total += randla.rsvd(A, 20, mixed_precision=False, rng=seed).info.passes
+    assert total <= 80
