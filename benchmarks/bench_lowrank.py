@@ -1,7 +1,12 @@
 """randla.rsvd against scikit-learn, fbpca and dask: time and accuracy (issue 2, section 6).
 
 asv: ``asv run --python=same --quick -b bench_lowrank``. Plain script (medians of 3, ratios):
-``python benchmarks/bench_lowrank.py [dense|float32|sparse|normalizers]``.
+``python benchmarks/bench_lowrank.py [dense|float32|slow|slow32|sparse|normalizers]``.
+
+randla's default is adaptive (accuracy-controlled power iterations, float32 products early on
+for float64 input): its passes over A are tracked beside the time. The peers run at their
+defaults and "at equal passes" (scikit-learn n_iter=2, p=20: six passes, as randla q=2).
+Two spectra: sigma_i = exp(-i/40) (decaying) and sigma_i = i^(-1/2) (slowly decaying).
 
 Accuracy is the spectral error ||A - U diag(s) Vh||_2 / sigma_{k+1}, estimated by block Krylov
 on the residual (randla.testing.spectral_error); sigma_{k+1} is known by construction for the dense
@@ -22,14 +27,16 @@ SPARSE_SHAPE, SPARSE_K, SPARSE_DENSITY = (200000, 50000), 50, 1e-4
 PASS_COLUMNS = DENSE_K + 10
 
 
-def dense_spectrum():
-    """sigma_i = exp(-i / 40): at k = 100 the peers land near the issue's figures (sklearn
-    1.000, dask 1.015, fbpca 1.08 sigma_(k+1) at 8000 x 2000)."""
-    return np.exp(-np.arange(min(DENSE_SHAPE)) / 40.0)
+def dense_spectrum(kind="exp"):
+    """"exp": sigma_i = exp(-i / 40), at k = 100 the peers land near the issue's figures
+    (sklearn 1.000, dask 1.015, fbpca 1.08 sigma_(k+1) at 8000 x 2000); "slow": sigma_i =
+    i^(-1/2), i = 1, 2, ..., where a fixed small number of iterations falls short."""
+    i = np.arange(min(DENSE_SHAPE), dtype=np.float64)
+    return np.exp(-i / 40.0) if kind == "exp" else (1.0 + i) ** -0.5
 
 
-def build_dense(dtype=np.float64):
-    return matrix_with_spectrum(*DENSE_SHAPE, dense_spectrum(), dtype=dtype, rng=0)
+def build_dense(dtype=np.float64, kind="exp"):
+    return matrix_with_spectrum(*DENSE_SHAPE, dense_spectrum(kind), dtype=dtype, rng=0)
 
 
 def build_sparse():
@@ -80,10 +87,17 @@ def gemm_floor(A, passes=6):
 
 DENSE_RUNS = {
     "randla": lambda A: run_randla(A, DENSE_K),
+    "randla_no_mixed": lambda A: run_randla(A, DENSE_K, mixed_precision=False),
+    "randla_q1": lambda A: run_randla(A, DENSE_K, power_iters=1),
+    "randla_q2": lambda A: run_randla(A, DENSE_K, power_iters=2),
     "sklearn": lambda A: run_sklearn(A, DENSE_K),
+    # the peer at equal passes: six, as randla_q2
+    "sklearn_q2_p20": lambda A: run_sklearn(A, DENSE_K, n_iter=2, n_oversamples=20),
     "fbpca": lambda A: run_fbpca(A, DENSE_K),
     "dask": lambda A: run_dask(A, DENSE_K),
 }
+SLOW_RUNS = {name: DENSE_RUNS[name] for name in
+             ("randla", "randla_no_mixed", "randla_q2", "sklearn", "sklearn_q2_p20")}
 SPARSE_RUNS = {
     "randla": lambda A: run_randla(A, SPARSE_K),
     "randla_krylov3": lambda A: run_randla(A, SPARSE_K, method="krylov", power_iters=3),
@@ -103,9 +117,18 @@ def _cache_dir():
     return path
 
 
+def _cached_matrix(name, kind):
+    path = os.path.join(_cache_dir(), name)
+    np.save(path + ".part.npy", build_dense(kind=kind))   # atomic: never half a file
+    os.replace(path + ".part.npy", path)
+    return path
+
+
 class DenseRSVD:
     """dense 20000 x 5000, sigma_i = exp(-i/40), k = 100."""
 
+    kind = "exp"
+    runs = DENSE_RUNS
     params = (["float64", "float32"], list(DENSE_RUNS))
     param_names = ["dtype", "impl"]
     timeout = 600
@@ -113,22 +136,38 @@ class DenseRSVD:
     repeat = 3
 
     def setup_cache(self):
-        path = os.path.join(_cache_dir(), "dense.npy")
-        np.save(path + ".part.npy", build_dense())   # atomic: a reader never sees half a file
-        os.replace(path + ".part.npy", path)
-        return path
+        return _cached_matrix("dense.npy", "exp")
 
     def setup(self, path, dtype, impl):
         self.A = np.load(path).astype(dtype, copy=False)
 
     def time_rsvd(self, path, dtype, impl):
-        DENSE_RUNS[impl](self.A)
+        self.runs[impl](self.A)
 
     def track_error_over_sigma_k1(self, path, dtype, impl):
-        U, s, Vh = DENSE_RUNS[impl](self.A)
-        return spectral_error(self.A, U, s, Vh) / dense_spectrum()[DENSE_K]
+        U, s, Vh = self.runs[impl](self.A)
+        return spectral_error(self.A, U, s, Vh) / dense_spectrum(self.kind)[DENSE_K]
 
     track_error_over_sigma_k1.unit = "sigma_(k+1)"
+
+    def track_passes(self, path, dtype, impl):
+        """Products with A made by randla (its adaptive default decides); NaN for peers."""
+        if not impl.startswith("randla"):
+            return float("nan")
+        return float(self.runs[impl](self.A).info.passes)
+
+    track_passes.unit = "passes"
+
+
+class DenseSlowRSVD(DenseRSVD):
+    """dense 20000 x 5000, sigma_i = i^(-1/2) (slowly decaying), k = 100."""
+
+    kind = "slow"
+    runs = SLOW_RUNS
+    params = (["float64", "float32"], list(SLOW_RUNS))
+
+    def setup_cache(self):
+        return _cached_matrix("dense_slow.npy", "slow")
 
 
 class DenseGemmFloor:
@@ -185,25 +224,30 @@ def _median_time(f, A, repeat=3):
 def _report(A, runs, sigma_k1, names):
     results = {}
     for name in names:
-        t, (U, s, Vh) = _median_time(runs[name], A)
+        t, out = _median_time(runs[name], A)
+        U, s, Vh = out
         err = spectral_error(A, U, s, Vh) / sigma_k1
         results[name] = t
-        print(f"  {name:<16} {t:8.3f} s   error {err:.4f} sigma_(k+1)   out {np.asarray(U).dtype}",
-              flush=True)
+        info = getattr(out, "info", None)
+        passes = f"   passes {info.passes} ({info.float32_passes} float32)" if info else ""
+        print(f"  {name:<16} {t:8.3f} s   error {err:.4f} sigma_(k+1)   out {np.asarray(U).dtype}"
+              + passes, flush=True)
     return results
 
 
 def main(which):
     print(f"load: {os.getloadavg()}")
-    if which in ("dense", "float32"):
-        dtype = np.float64 if which == "dense" else np.float32
-        A = build_dense(dtype)
-        sigma = dense_spectrum()[DENSE_K]
+    if which in ("dense", "float32", "slow", "slow32"):
+        dtype = np.float64 if which in ("dense", "slow") else np.float32
+        kind = "slow" if which.startswith("slow") else "exp"
+        A = build_dense(dtype, kind)
+        sigma = dense_spectrum(kind)[DENSE_K]
         run_randla(A[:500, :300], 5)  # compile the sketch kernels outside the timings
         floor = float(np.median([gemm_floor(A) for _ in range(3)]))
         print(f"dense {A.shape} {A.dtype}: GEMM floor (6 passes x 110 columns) {floor:.3f} s")
-        names = ["randla", "fbpca", "dask"] + (["sklearn"] if "--no-sklearn" not in sys.argv else [])
-        r = _report(A, DENSE_RUNS, sigma, names)
+        runs = DENSE_RUNS if kind == "exp" else SLOW_RUNS
+        names = [n for n in runs if n != "sklearn" or "--no-sklearn" not in sys.argv]
+        r = _report(A, runs, sigma, names)
         print(f"  randla / floor {r['randla'] / floor:.2f}; "
               + "; ".join(f"{n} / randla {r[n] / r['randla']:.2f}" for n in names[1:]))
     elif which == "sparse":
@@ -219,7 +263,8 @@ def main(which):
     elif which == "normalizers":
         A = build_dense()
         sigma = dense_spectrum()[DENSE_K]
-        runs = {f"{norm}": (lambda A, norm=norm: run_randla(A, DENSE_K, normalizer=norm))
+        runs = {f"{norm}": (lambda A, norm=norm: run_randla(A, DENSE_K, normalizer=norm,
+                                                           power_iters=2))
                 for norm in ("auto", "cholqr", "lu", "qr", "none")}
         runs.update({f"q{q}": (lambda A, q=q: run_randla(A, DENSE_K, power_iters=q))
                      for q in (1, 3)})

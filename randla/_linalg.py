@@ -1,7 +1,7 @@
 """Orthonormalization of tall blocks, the step between and after products in range finders.
 
 Householder QR of a tall m x l block runs far below GEMM speed (measured here: 20000 x 110 in
-~1 s), while CholeskyQR (Gram matrix by SYRK/HERK, Cholesky of l x l, triangular solve) runs
+~1 s), while CholeskyQR (Gram matrix by a GEMM, Cholesky of l x l, triangular solve) runs
 at GEMM-like speed. CholeskyQR2 (two passes) is orthonormal to machine precision when
 cond(Y) < ~u^(-1/2); a shifted first pass (Fukaya et al. 2020, "shifted CholeskyQR3") extends
 that to cond(Y) ~ u^(-1); numerically rank-deficient blocks fall back to Householder QR.
@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg import blas
 
 NORMALIZERS = ("auto", "qr", "lu", "cholqr", "none")
 #: A float64 sum of squares below this may have lost entries to underflow: rescale.
@@ -34,13 +33,11 @@ def _householder_qr(Y):
 
 
 def _gram(Y):
-    """Y^H Y (upper triangle valid) by SYRK/HERK: half the flops of a GEMM, no copy of Y."""
-    if Y.dtype.kind == "c":
-        herk = blas.get_blas_funcs("herk", (Y,))
-        # herk on the F-ordered view Y.T gives Y^T conj(Y) = conj(Y^H Y).
-        return herk(1.0, Y.T, trans=0).conj() if Y.flags.c_contiguous else herk(1.0, Y, trans=2)
-    syrk = blas.get_blas_funcs("syrk", (Y,))
-    return syrk(1.0, Y.T, trans=0) if Y.flags.c_contiguous else syrk(1.0, Y, trans=1)
+    """Y^H Y by a GEMM. SYRK/HERK would do half the flops, but scipy's BLAS runs them on a
+    tall-skinny block at a fraction of the GEMM rate: measured on 20000 x 120 (medians of 5,
+    run alternately, loaded machine), scipy dsyrk 0.64 s, numpy ``Y.T @ Y`` 0.33 s."""
+    with np.errstate(over="ignore", invalid="ignore"):   # overflow: Cholesky fails, handled
+        return Y.conj().T @ Y if Y.dtype.kind == "c" else Y.T @ Y
 
 
 def _cholqr_pass(Y, shift=False):

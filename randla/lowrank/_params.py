@@ -5,9 +5,11 @@ from .. import sketch as _sketch
 from .._validation import check_positive_int
 
 METHODS = ("power", "krylov")
-#: Power iterations (or block Krylov depth) used when ``power_iters=None``. With the default
-#: oversampling, two iterations reach a spectral error within 1% of sigma_{k+1} on
-#: matrices with a decaying spectrum at 6 passes over A (see benchmarks/bench_lowrank.py).
+#: Power iterations (or block Krylov depth) used when ``power_iters=None`` where the count is
+#: fixed: range_finder, qb, reigh, rsvd with method="krylov" or tol (rsvd's power method is
+#: adaptive by default, see :mod:`randla.lowrank.adaptive`). With the default oversampling,
+#: two iterations reach a spectral error within 1% of sigma_{k+1} on matrices with a
+#: decaying spectrum at 6 passes over A (see benchmarks/bench_lowrank.py).
 DEFAULT_POWER_ITERS = 2
 
 

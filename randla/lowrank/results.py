@@ -6,12 +6,27 @@ from typing import NamedTuple
 import numpy as np
 
 
-class SVDResult(NamedTuple):
-    """U (m x k), S (k, descending), Vh (k x n), as numpy.linalg.svd returns them."""
-
+class _SVDFields(NamedTuple):
     U: np.ndarray
     S: np.ndarray
     Vh: np.ndarray
+
+
+class SVDResult(_SVDFields):
+    """U (m x k), S (k, descending), Vh (k x n), as numpy.linalg.svd returns them.
+
+    A 3-tuple (``U, S, Vh = rsvd(A, k)`` unpacks it); ``info`` (not a field) says how the
+    result was computed: :func:`randla.rsvd` sets it to a :class:`~randla.lowrank.RSVDInfo`
+    (power iterations and passes used), other producers leave it None.
+    """
+
+    info = None   # class default: results made by _make/_replace or by other functions
+
+    def __new__(cls, U, S, Vh, info=None):
+        self = super().__new__(cls, U, S, Vh)
+        if info is not None:
+            self.info = info
+        return self
 
 
 class EighResult(NamedTuple):

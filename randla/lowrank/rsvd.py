@@ -34,8 +34,15 @@ from .._validation import (
 from ..exceptions import AccuracyWarning
 from ..operators import AdjointOperator, CenteredOperator, Operator, as_operator
 from ._params import METHODS, check_iters, check_oversample
+from .adaptive import (
+    DEFAULT_POWER_TOL,
+    MAX_ADAPTIVE_ITERS,
+    RSVDInfo,
+    adaptive_power_right,
+    adaptive_qb_svd,
+)
 from .qb import qb_from_right, qb_of, qb_to_tolerance, well_conditioned
-from .range_finder import power_right
+from .range_finder import power_right, sketch_range
 from .results import SVDResult
 from .sketchy import sketchy_svd
 
@@ -49,7 +56,9 @@ class RSVDPlan(NamedTuple):
     ``transpose``: A^H is decomposed (a wide A, so the orthonormalizations run on the long
     side; for a sketch that prefers the long side, :attr:`~randla.sketch.Sketcher.long_side`,
     a tall A, so that the sketch's input is A's larger dimension). ``lazy_u``: U is returned
-    unevaluated as A @ W. ``reads``: passes over A (None where the tolerance decides).
+    unevaluated as A @ W. ``reads``: passes over A (None where the tolerance decides; an
+    upper bound when ``adaptive``). ``adaptive``: the power iterations stop by accuracy
+    (``power_tol``), ``power_iters`` being then their maximum.
     """
 
     path: str
@@ -58,6 +67,7 @@ class RSVDPlan(NamedTuple):
     transpose: bool
     lazy_u: bool
     reads: int | None
+    adaptive: bool = False
 
 
 def plan_rsvd(op: Operator, *, tol=None, method="power", center=False, passes=None,
@@ -65,6 +75,9 @@ def plan_rsvd(op: Operator, *, tol=None, method="power", center=False, passes=No
     """The path :func:`rsvd` takes for the operator ``op`` and these arguments (checked).
 
     ``lazy_ok``: the caller accepts an unevaluated U (dask input without ``compute``).
+    ``power_iters=None`` with neither ``passes`` nor ``tol`` and ``method="power"`` plans the
+    adaptive iterations: at most :data:`~randla.lowrank.adaptive.MAX_ADAPTIVE_ITERS`, and
+    ``reads`` is then an upper bound.
     """
     m, n = op.shape
     long_side = _sketch.prefers_long_side(sketch)   # an optical sketch: along max(m, n)
@@ -72,7 +85,9 @@ def plan_rsvd(op: Operator, *, tol=None, method="power", center=False, passes=No
     lazy = fused and lazy_ok and op.lazy_products and m >= n and not center
     # extra reads: evaluating a lazy U; centering: the column means, and B read on its own
     extra = int(lazy) + (2 if fused else 1) * int(center)
-    q = _iters_from_passes(passes, power_iters, tol, fused, extra)
+    adaptive = power_iters is None and passes is None and tol is None and method == "power"
+    q = MAX_ADAPTIVE_ITERS if adaptive else _iters_from_passes(passes, power_iters, tol, fused,
+                                                               extra)
     if q is None:
         if tol is not None or center or method != "power":
             raise ValueError("passes=1 (single pass) needs a fixed rank k, method='power' and "
@@ -86,7 +101,8 @@ def plan_rsvd(op: Operator, *, tol=None, method="power", center=False, passes=No
     if tol is not None:
         return RSVDPlan("fixed_accuracy", q, center, transpose, False, None)
     reads = (q + 1 if fused else 2 * q + 2) + extra
-    return RSVDPlan("fused_power" if fused else "fixed_rank", q, center, transpose, lazy, reads)
+    return RSVDPlan("fused_power" if fused else "fixed_rank", q, center, transpose, lazy, reads,
+                    adaptive)
 
 
 def _iters_from_passes(passes, power_iters, tol, fused, extra):
@@ -109,9 +125,9 @@ def _iters_from_passes(passes, power_iters, tol, fused, extra):
     return q
 
 
-def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", method="power",
-         sketch="gaussian", tol=None, max_rank=None, center=False, passes=None, compute=False,
-         rng=None):
+def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normalizer="auto",
+         method="power", sketch="gaussian", tol=None, max_rank=None, center=False, passes=None,
+         mixed_precision="auto", compute=False, rng=None):
     """Randomized SVD: the top singular triplets of A, at a fixed rank or a fixed accuracy.
 
     Parameters
@@ -125,15 +141,27 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
         Default: ``max(10, k // 5)`` (see :func:`randla.lowrank.default_oversample`); with an explicit
         Sketcher, its number of rows minus k.
     power_iters : int, optional
-        Power iterations (``method="power"``) or Krylov depth (``"krylov"``). ``None`` uses
-        :data:`randla.lowrank.DEFAULT_POWER_ITERS` (2): within 1% of the optimal spectral error on decaying
-        spectra; flat spectra need more, or ``method="krylov"``.
+        A fixed number of power iterations (``method="power"``) or the Krylov depth
+        (``"krylov"``). ``None`` (default): with ``method="power"`` (and neither ``passes``
+        nor ``tol``), accuracy-controlled iterations with dynamic shifts stop when the
+        estimated singular values settle (see ``power_tol``; at most
+        :data:`~randla.lowrank.adaptive.MAX_ADAPTIVE_ITERS` iterations); the count used is in
+        ``result.info``. Otherwise :data:`randla.lowrank.DEFAULT_POWER_ITERS` (2).
+    power_tol : float, optional
+        Accuracy requested of the adaptive iterations, relative to sigma_(k+1): they stop
+        once no estimated sigma_1..sigma_k changed by more than ``power_tol * sigma_(k+1)``
+        in the last product with A (the per-vector-error test of dashSVD). Default
+        :data:`~randla.lowrank.adaptive.DEFAULT_POWER_TOL` (0.05), which gave spectral errors
+        within 1% of sigma_(k+1) in the benchmarks; smaller is more accurate and slower. Only
+        with ``power_iters=None``.
     normalizer : {"auto", "qr", "lu", "cholqr", "none"}
         Normalization between products. "auto": one CholeskyQR pass (shifted when the block is
         ill conditioned) between products, CholeskyQR2 at the end; "qr": Householder QR
         throughout (slow on tall blocks); "lu": pivoted LU between products (as fbpca);
         "cholqr": CholeskyQR2 throughout; "none": no normalization (unstable beyond one or two
-        iterations). The final basis is always orthonormal.
+        iterations). The final basis is always orthonormal. The adaptive iterations
+        (``power_iters=None``) need orthonormal bases after every product: they use
+        Householder QR for "qr" and CholeskyQR (with its fallbacks) otherwise.
     method : {"power", "krylov"}
         Subspace (power) iteration, or block Krylov (Musco & Musco 2015): same passes over A,
         a basis ``power_iters + 1`` times wider, markedly better on flat spectra.
@@ -156,6 +184,14 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
         :func:`randla.sketchy_svd`. N >= 2 sets ``power_iters`` to N - 1 out of core (N - 2
         when U is returned lazy: evaluating it is the last read; two less with ``center``)
         and to (N - 2) // 2 in memory. Not with ``tol``.
+    mixed_precision : {"auto", True, False}
+        Adaptive iterations on float64 (complex128) dense or sparse input in memory: run the
+        early products on a float32 (complex64) copy of A, the last ones in the input
+        precision. Safe by construction: the loop only stops on a full-precision result
+        close to the one before it, and float32 is left as soon as its rounding, u32
+        sigma_1 / sigma_(k+1), is not far below ``power_tol``. Costs a float32 copy of A
+        (half of A's memory: pass False where that matters). "auto" (default): wherever it
+        applies; True: raise a ValueError where it does not.
     compute : bool
         Only for a dask array A: False (default) returns U as a dask array, evaluated lazily as
         ``A @ W`` chunk by chunk when the matrix is tall (m >= n) and the method the fixed-rank
@@ -168,6 +204,9 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
     SVDResult
         ``(U, S, Vh)``; the largest-magnitude entry of each column of U is real positive
         (of each row of Vh for a lazy U). float32 input gives float32 output.
+        ``result.info`` (an attribute, not a tuple field) is a
+        :class:`~randla.lowrank.RSVDInfo`: power iterations and passes used, and whether the
+        adaptive iterations converged.
 
     Notes
     -----
@@ -190,8 +229,9 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
     >>> r = randla.rsvd(A, tol=0.05, rng=0)
     >>> len(r.S)
     6
+    >>> randla.rsvd(A, 3, rng=0).info.converged
+    True
     """
-    dask_input = type(A).__module__.startswith("dask.")
     dask_input = type(A).__module__.startswith("dask.")
     op = as_operator(A)
     m, n = op.shape
@@ -205,12 +245,14 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
         raise TypeError(f"compute must be True or False, got {compute!r}")
     plan = plan_rsvd(op, tol=tol, method=method, center=center, passes=passes,
                      power_iters=power_iters, sketch=sketch, lazy_ok=dask_input and not compute)
+    power_tol = _check_power_tol(power_tol, plan)
+    op32 = _low_precision(op, plan, mixed_precision)
     if plan.path == "single_pass":
         result = _single_pass(op, k, min(k + oversample, min(m, n)), normalizer, sketch, rng)
-        return _as_requested(result, A, dask_input, compute)
-    op = CenteredOperator(op) if plan.center else op
-    op = AdjointOperator(op) if plan.transpose else op
+        return _as_requested(SVDResult(*result, info=RSVDInfo(0, 1)), A, dask_input, compute)
+    op, op32 = (_wrap(o, plan) for o in (op, op32))
     q = plan.power_iters
+    info = RSVDInfo(q, plan.reads)
     if plan.path == "fixed_accuracy":
         tol = check_unit_interval(tol, "tol")
         cap = min(m, n) if max_rank is None else check_rank(max_rank, "max_rank", m, n)
@@ -220,11 +262,17 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
                              "different sizes are drawn")
         basis_cap = min(cap + oversample, min(m, n)) if cap < min(m, n) else cap
         U, s, Vh = _fixed_accuracy(op, tol, cap, basis_cap, q, normalizer, sketch, rng)
+        info = RSVDInfo(q, None)
     else:
         ell = min(k + oversample, min(m, n))
         S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
         if plan.path == "fused_power":
-            U, s, Vh = _fused_fixed_rank(op, k, S, q, normalizer, plan.lazy_u)
+            adaptive = (power_tol, plan.reads - q) if plan.adaptive else None
+            U, s, Vh, fused = _fused_fixed_rank(op, k, S, q, normalizer, plan.lazy_u, adaptive)
+            info = fused or info
+        elif plan.adaptive:
+            U, s, Vh, info = adaptive_qb_svd(op, S, k, power_tol, q, normalizer, sketch_range,
+                                             op32)
         else:
             U, s, Vh = svd_of_qb(*qb_of(op, S, q, normalizer, method), k)
     if plan.transpose:
@@ -233,8 +281,46 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, normalizer="auto", met
         U, Vh = fix_signs(U, Vh)
         U = np.ascontiguousarray(U, dtype=op.dtype)
     return _as_requested(SVDResult(U, s.astype(real_dtype(op.dtype)),
-                                   np.ascontiguousarray(Vh, dtype=op.dtype)),
+                                   np.ascontiguousarray(Vh, dtype=op.dtype), info=info),
                          A, dask_input, compute)
+
+
+def _check_power_tol(power_tol, plan):
+    if power_tol is None:
+        return DEFAULT_POWER_TOL
+    if not plan.adaptive:
+        raise ValueError("power_tol applies to the adaptive iterations: give it without "
+                         "power_iters, passes or tol, and with method='power'")
+    if isinstance(power_tol, (bool, np.bool_)) or not isinstance(power_tol, (int, float, np.number)):
+        raise TypeError(f"power_tol must be a positive real number, got {power_tol!r}")
+    if not np.isfinite(power_tol) or power_tol <= 0:
+        raise ValueError(f"power_tol must be a positive real number, got {power_tol!r}")
+    return float(power_tol)
+
+
+def _low_precision(op, plan, mixed_precision):
+    """A float32 (complex64) copy of a float64 (complex128) dense or sparse A for the early
+    products of mixed precision; None when not asked for, or when A is single already."""
+    if not (isinstance(mixed_precision, (bool, np.bool_)) or mixed_precision == "auto"):
+        raise TypeError(f"mixed_precision must be 'auto', True or False, got {mixed_precision!r}")
+    if not mixed_precision:
+        return None
+    if not plan.adaptive or plan.path != "fixed_rank" or op.kind not in ("dense", "sparse"):
+        if mixed_precision == "auto":
+            return None
+        raise ValueError("mixed_precision needs the adaptive iterations (power_iters=None, "
+                         "method='power', no passes or tol) on a dense or sparse A in memory")
+    if op.dtype.itemsize <= (8 if op.is_complex else 4):
+        return None
+    return as_operator(op.A.astype(np.complex64 if op.is_complex else np.float32))
+
+
+def _wrap(op, plan):
+    """The operator rsvd decomposes: centered, then transposed, as the plan says."""
+    if op is None:
+        return None
+    op = CenteredOperator(op) if plan.center else op
+    return AdjointOperator(op) if plan.transpose else op
 
 
 # -- the small SVD -----------------------------------------------------------------------------
@@ -261,15 +347,27 @@ def svd_of_qb(Q, B, k):
 
 
 # -- paths -------------------------------------------------------------------------------------
-def _fused_fixed_rank(op, k, S, q, normalizer, lazy):
+def _fused_fixed_rank(op, k, S, q, normalizer, lazy, adaptive=None):
     """Top-k SVD of an A whose A^H A X reads A once: q reads for the power iterations, one for
     B (see :func:`~randla.lowrank.qb.qb_from_right`). With ``lazy``, that last read gives the
     triangular factor R of A X (TSQR over row panels) instead of A X itself, and
     U = Q Ub = A (X R^-1 Ub) is returned unevaluated, so no m x l block is ever held (its
     signs: the largest entry of each row of Vh is real positive); when R is ill-conditioned,
-    U is computed in memory instead."""
+    U is computed in memory instead. ``adaptive``: ``(power_tol, reads after the power
+    iterations)`` for accuracy-controlled iterations (at most q). Returns U, s, Vh and an
+    :class:`RSVDInfo` (None for a fixed q)."""
     ell = S.shape[0]
-    X = power_right(op, S, q, normalizer)
+    if adaptive is None:
+        X = power_right(op, S, q, normalizer)
+        info = None   # the plan's count
+    else:
+        X, used, change, alpha = adaptive_power_right(op, S, k, adaptive[0], q, normalizer)
+        info = RSVDInfo(used, used + adaptive[1], bool(change <= adaptive[0]), change, alpha)
+    return (*_fused_svd(op, k, X, normalizer, lazy, ell), info)
+
+
+def _fused_svd(op, k, X, normalizer, lazy, ell):
+    """The last read of the fused path: U, s, Vh from X (see _fused_fixed_rank)."""
     if lazy:
         C, R = op.gram_qr(X)
         if R.shape[0] == ell and well_conditioned(R):
@@ -343,4 +441,4 @@ def _as_requested(result, A, dask_input, compute):
         return result
     import dask.array as da
     U = da.from_array(result.U, chunks=(A.chunks[0], -1))
-    return SVDResult(U, result.S, result.Vh)
+    return SVDResult(U, result.S, result.Vh, info=result.info)

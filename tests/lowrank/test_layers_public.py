@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 import randla
-from randla.lowrank import plan_rsvd
+from randla.lowrank import MAX_ADAPTIVE_ITERS, plan_rsvd
 from randla.operators import as_operator
 from randla.testing import matrix_with_spectrum
 
@@ -54,7 +54,8 @@ def test_rsvd_is_built_from_qb(rng):
     A = _decaying(rng)
     Q, B = randla.qb(A, 20, power_iters=2, rng=7)
     s = np.linalg.svd(B, compute_uv=False)[:10]
-    np.testing.assert_allclose(randla.rsvd(A, 10, oversample=10, rng=7).S, s, rtol=1e-12)
+    np.testing.assert_allclose(randla.rsvd(A, 10, oversample=10, power_iters=2, rng=7).S, s,
+                               rtol=1e-12)
     Q2 = randla.range_finder(A, 20, power_iters=2, rng=7)
     np.testing.assert_allclose(np.abs(Q2.T @ Q), np.eye(20), atol=1e-10)
 
@@ -78,13 +79,19 @@ def test_plan_picks_the_path_from_capabilities():
     chunked = as_operator(da.from_array(rng.standard_normal((50, 30)), chunks=(10, 30)))
     chunked32 = as_operator(da.from_array(rng.standard_normal((50, 30)).astype(np.float32),
                                           chunks=(10, 30)))
-    assert plan_rsvd(dense) == ("fixed_rank", 2, False, False, False, 6)
+    # the default: adaptive iterations, at most MAX_ADAPTIVE_ITERS, reads an upper bound
+    cap = MAX_ADAPTIVE_ITERS
+    assert plan_rsvd(dense) == ("fixed_rank", cap, False, False, False, 2 * cap + 2, True)
+    assert plan_rsvd(dense, power_iters=2) == ("fixed_rank", 2, False, False, False, 6, False)
+    assert not plan_rsvd(dense, method="krylov").adaptive
+    assert not plan_rsvd(dense, passes=6).adaptive
     assert plan_rsvd(wide).transpose and not plan_rsvd(dense).transpose
     assert plan_rsvd(dense, power_iters=1, method="krylov").reads == 4
     assert plan_rsvd(dense, tol=0.1).path == "fixed_accuracy"
     assert plan_rsvd(dense, passes=1).path == "single_pass"
-    assert plan_rsvd(chunked).path == "fused_power" and plan_rsvd(chunked).reads == 3
-    assert plan_rsvd(chunked, lazy_ok=True).lazy_u and plan_rsvd(chunked, lazy_ok=True).reads == 4
+    assert plan_rsvd(chunked).path == "fused_power" and plan_rsvd(chunked).reads == cap + 1
+    assert plan_rsvd(chunked, power_iters=2).reads == 3
+    assert plan_rsvd(chunked, lazy_ok=True).lazy_u and plan_rsvd(chunked, lazy_ok=True).reads == cap + 2
     assert not plan_rsvd(chunked, lazy_ok=True, center=True).lazy_u
     assert plan_rsvd(chunked, passes=5).power_iters == 4
     assert plan_rsvd(chunked32).path == "fixed_rank"     # no fused A^H A in single precision
@@ -98,13 +105,16 @@ def test_plan_picks_the_path_from_capabilities():
 def test_plan_reads_match_the_passes_made(rng):
     # the plan's read count is what rsvd really reads: count passes on a chunked operator
     A = da.from_array(_decaying(rng), chunks=(60, 120))
-    for kwargs in ({}, {"power_iters": 1}, {"center": True}):
+    for kwargs in ({}, {"power_iters": 1}, {"center": True}, {"power_iters": 2, "center": True}):
         op = as_operator(A)
         plan = plan_rsvd(op, **kwargs)
-        randla.rsvd(op, 5, rng=0, **kwargs)
-        assert op.passes == plan.reads, kwargs
+        res = randla.rsvd(op, 5, rng=0, **kwargs)
+        # adaptive: the plan bounds the reads, the result tells them
+        assert op.passes == res.info.passes, kwargs
+        assert op.passes == plan.reads if not plan.adaptive else op.passes <= plan.reads
     sparse = sp.random(80, 40, density=0.1, random_state=np.random.default_rng(2))
-    assert plan_rsvd(as_operator(sparse)).reads == 6
+    assert plan_rsvd(as_operator(sparse), power_iters=2).reads == 6
+    assert plan_rsvd(as_operator(sparse)).reads == 2 * MAX_ADAPTIVE_ITERS + 2
 
 
 class _WideInput(randla.sketch.Gaussian):

@@ -1,0 +1,227 @@
+"""Accuracy-controlled power iterations with dynamic shifts (the default of :func:`randla.rsvd`).
+
+Subspace iteration alternates products with A^H and A. After any product after the first, the
+current bases already give an rSVD candidate at no extra pass: after ``Z = A^H Q`` (Q
+orthonormal) it is ``Q (Q^H A)``, after ``W = A P`` (P orthonormal) it is ``(A P) P^H``. Their
+singular values (Ritz values) grow monotonically with the products, so the loop stops at the
+first candidate whose top k singular values moved by less than ``tol * sigma_(k+1)`` since the
+previous product: the per-vector-error criterion of dashSVD (Feng, Yu, Xie & Tang, ACM TOMS
+2024, Algorithm 1043), checked every product instead of every iteration, so that a decaying
+spectrum stops after one iteration (4 passes) instead of two.
+
+Dynamic shifts (dashSVD): the iteration applies ``A A^H - alpha I`` with alpha half the
+smallest squared Ritz value found so far. Since alpha <= sigma_l^2 / 2, the unwanted
+eigenvalues of ``A A^H - alpha I`` lie in [-alpha, sigma_(l+1)^2 - alpha] and the wanted ones
+above sigma_k^2 - alpha, so the convergence ratio sigma_(l+1)^2 / sigma_k^2 drops to
+(sigma_(l+1)^2 - alpha) / (sigma_k^2 - alpha): the gain is large on slowly decaying spectra.
+
+Mixed precision (optional): the products of early iterations run on a float32 copy of a float64
+A. The loop only stops on a float64 candidate compared with the one before it, so float32
+rounding can cost iterations but not accuracy; float32 is left as soon as its rounding
+(u32 sigma_1 / sigma_(k+1)) is not far below tol, or once its candidates agree to tol.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg as sla
+
+from .._linalg import final_basis, householder, qr_factor, small_svd
+
+#: Tolerance of the adaptive power iterations (``power_tol=None``): the loop stops when no
+#: singular value sigma_1..sigma_k of the candidate moved by more than this times
+#: sigma_(k+1) in the last product, extrapolated over the products to come (see
+#: :func:`remaining_change`). At 0.01 the spectral error lands within 1% of sigma_(k+1) on
+#: benchmarks/bench_lowrank.py's matrices, e^(-i/40) and i^(-1/2) (docs/user_guide/rsvd.rst).
+DEFAULT_POWER_TOL = 0.01
+#: Largest number of power iterations of the adaptive loop: 2 * 10 + 2 products at most in
+#: memory, 10 + 1 reads out of core.
+MAX_ADAPTIVE_ITERS = 10
+#: float32 is used only while its rounding, u32 * sigma_1 / sigma_(k+1), is below tol / this.
+_F32_MARGIN = 100.0
+#: Convergence ratio per product assumed at most (no oversampling: unknown).
+_MAX_RATE = 0.95
+
+
+class RSVDInfo(NamedTuple):
+    """How the power iterations of one :func:`randla.rsvd` call went (``result.info``).
+
+    ``power_iters``: power iterations made, in halves (one product with A or A^H each; the
+    fused out-of-core path counts whole iterations); ``passes``: products with A, or reads of
+    A out of core; ``converged``: the adaptive loop met ``power_tol`` (None for a fixed
+    count); ``change``: the last change of sigma_1..sigma_k relative to sigma_(k+1) (NaN
+    when not measured); ``shift``: the last dynamic shift alpha (in units of sigma^2);
+    ``float32_passes``: products made in float32 (mixed precision).
+    """
+
+    power_iters: float
+    passes: int
+    converged: bool | None = None
+    change: float = float("nan")
+    shift: float = 0.0
+    float32_passes: int = 0
+
+
+def rate(s, k, alpha, steps=1) -> float:
+    """The factor by which the changes shrink per product (``steps`` products): r, with r^2
+    = max(sigma_l^2 - alpha, alpha) / (sigma_k^2 - alpha) the convergence ratio of the
+    shifted iteration, from the current estimates s (at most _MAX_RATE)."""
+    top = float(s[k - 1]) ** 2 - alpha
+    tail = max(float(s[-1]) ** 2 - alpha, alpha) if len(s) > k else top
+    return min(np.sqrt(tail / top), _MAX_RATE) ** steps if top > 0 else _MAX_RATE ** steps
+
+
+def remaining_change(prev, s, k, alpha, steps=1) -> float:
+    """The change still to come in sigma_1..sigma_k, relative to sigma_(k+1), estimated from
+    the last one: ``c`` = :func:`relative_change`, and later changes shrink by ``r`` per
+    product, r^2 the convergence ratio of the shifted iteration, max(sigma_l^2 - alpha,
+    alpha) / (sigma_k^2 - alpha) from the current estimates, so the rest adds up to
+    c r / (1 - r) (``steps`` products per change: r^steps). Returns max(c, c r / (1 - r)):
+    on a slowly decaying spectrum a small change does not mean convergence."""
+    c = relative_change(prev, s, k)
+    if not np.isfinite(c) or c == 0:
+        return c
+    r = rate(s, k, alpha, steps)
+    return max(c, c * r / (1 - r))
+
+
+def relative_change(prev, s, k) -> float:
+    """max_{i <= k} |s_i - prev_i| / s_(k+1) (s_k when there is no s_(k+1))."""
+    if prev is None:
+        return np.inf
+    ref = s[k] if len(s) > k else s[k - 1]
+    if ref <= 0:
+        return 0.0 if np.array_equal(prev[:k], s[:k]) else np.inf
+    return float(np.max(np.abs(s[:k] - prev[:k])) / ref)
+
+
+def _factor(Z, normalizer):
+    """Z = P R with P orthonormal (Householder for "qr", else CholeskyQR2 with fallbacks)."""
+    if normalizer == "qr":
+        return tuple(sla.qr(Z, mode="economic", check_finite=False))
+    return qr_factor(Z)
+
+
+def _svdvals(R):
+    return sla.svdvals(R, check_finite=False) if R.size else np.zeros(0)
+
+
+class _Products:
+    """Products with A, on a float32 copy while ``low`` is set; counts them."""
+
+    def __init__(self, op, op32):
+        self.op, self.op32, self.low = op, op32, op32 is not None
+        self.passes = self.float32_passes = 0
+
+    def __call__(self, X, adjoint):
+        self.passes += 1
+        if not self.low:
+            return np.asarray(self.op.rmatmat(X) if adjoint else self.op.matmat(X))
+        self.float32_passes += 1
+        X = X.astype(self.op32.dtype)
+        out = np.asarray(self.op32.rmatmat(X) if adjoint else self.op32.matmat(X))
+        return out.astype(self.op.dtype)
+
+    def update_precision(self, s, k, change, tol, rate):
+        """Leave float32 when its rounding is not far below tol, or when the next change is
+        expected below tol (so that the next product, in full precision, can end the loop)."""
+        if not self.low:
+            return
+        ref = s[k] if len(s) > k else s[k - 1]
+        floor = np.finfo(np.float32).eps * s[0] / ref if ref > 0 else np.inf
+        if floor * _F32_MARGIN > tol or (np.isfinite(change) and change * rate <= tol):
+            self.low = False
+
+
+def adaptive_qb_svd(op, S, k, tol, max_iters, normalizer, sketch_range, op32=None):
+    """Top-k SVD of A by accuracy-controlled, dynamically shifted subspace iteration.
+
+    Returns ``(U, s, Vh, info)``. At most ``2 * max_iters + 2`` products with A."""
+    prod = _Products(op, op32)
+    max_passes = 2 * max_iters + 2
+    Y = sketch_range(prod.op32 if prod.low else op, S)
+    prod.passes, prod.float32_passes = 1, int(prod.low)
+    Y = Y.astype(op.dtype, copy=False)
+    Q = final_basis(Y, normalizer)
+    prev, alpha, change = None, 0.0, np.inf
+    while True:
+        # left candidate Q (Q^H A): Z = A^H Q = P R, so Q^H A = R^H P^H
+        low = prod.low
+        Z = prod(Q, adjoint=True)
+        _check_finite(Z)
+        P, R = _factor(Z, normalizer)
+        s = _svdvals(R)
+        change = remaining_change(prev, s, k, alpha)
+        if _done(low, change, tol, prod.passes, max_passes):
+            Ub, sb, Wh = small_svd(R.conj().T)
+            return (Q @ Ub[:, :k], sb[:k], Wh[:k] @ P.conj().T,
+                    _info(prod, change, tol, alpha, low))
+        prod.update_precision(s, k, change, tol, rate(s, k, alpha))
+        prev = s
+        alpha = max(alpha, float(s[-1]) ** 2 / 2)
+        # right candidate (A P) P^H: W = A P = Qw Rw
+        low = prod.low
+        W = prod(P, adjoint=False)
+        _check_finite(W)
+        Qw, Rw = _factor(W, normalizer)
+        s = _svdvals(Rw)
+        change = remaining_change(prev, s, k, alpha)
+        if _done(low, change, tol, prod.passes, max_passes):
+            Ur, sr, Wh = small_svd(Rw)
+            return (Qw @ Ur[:, :k], sr[:k], Wh[:k] @ P.conj().T,
+                    _info(prod, change, tol, alpha, low))
+        prod.update_precision(s, k, change, tol, rate(s, k, alpha))
+        prev = s
+        alpha = max(alpha, float(s[-1]) ** 2 / 2)
+        # (A A^H - alpha I) Q = A Z - alpha Q = Qw (Rw R) - alpha Q. (Shifting on the short
+        # side instead saves one m-side CholeskyQR2 per iteration, but the first shifted
+        # product comes one later: 6 passes instead of 5 on bench_lowrank's e^(-i/40).)
+        Q = Qw if alpha == 0 else final_basis(Qw @ (Rw @ R) - alpha * Q, normalizer)
+
+
+def _done(low, change, tol, passes, max_passes):
+    """A float64 candidate close to the previous one, or the last product allowed (a
+    float32 candidate never ends the loop before that)."""
+    return (not low and change <= tol) or passes >= max_passes
+
+
+def _info(prod, change, tol, alpha, low):
+    return RSVDInfo(power_iters=(prod.passes - 2) / 2, passes=prod.passes,
+                    converged=bool(change <= tol and not low), change=float(change),
+                    shift=float(alpha), float32_passes=prod.float32_passes)
+
+
+def _check_finite(Z):
+    if not np.all(np.isfinite(Z)):
+        raise ValueError("A produced NaN or Inf in products (check the data or the LinearOperator)")
+
+
+def adaptive_power_right(op, S, k, tol, max_iters, normalizer):
+    """Out of core, A^H A X in one read each: X (n x l) orthonormal spanning the dominant
+    right singular space, iterated with dynamic shifts until the Ritz values of A on span X
+    (eigenvalues of X^H A^H A X, free from the product) change by less than tol sigma_(k+1)
+    between two reads. Returns ``(X, iterations, change, alpha)``; at most ``max_iters``
+    reads. A change below the rounding level of these Ritz values (u (sigma_1 /
+    sigma_(k+1))^2) counts as converged: more reads could not be told apart."""
+    X = S.to_dense(S.dtype_for(op.dtype)).T
+    X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
+    X = final_basis(np.ascontiguousarray(X, dtype=op.dtype), normalizer)
+    prev, alpha, change, used = None, 0.0, np.inf, 0
+    while used < max_iters:
+        used += 1
+        C = np.asarray(op.gram_matmat(X))
+        _check_finite(C)
+        H = X.conj().T @ C
+        lam = np.clip(np.linalg.eigvalsh((H + H.conj().T) / 2)[::-1], 0, None)
+        s = np.sqrt(lam)
+        change = remaining_change(prev, s, k, alpha, steps=2)
+        ref = s[k] if len(s) > k else s[k - 1]
+        noise = 100 * np.finfo(op.dtype).eps * (s[0] / ref) ** 2 if ref > 0 else np.inf
+        alpha = max(alpha, float(lam[-1]) / 2)
+        X = householder(C - alpha * X) if normalizer == "qr" else final_basis(C - alpha * X,
+                                                                                normalizer)
+        if change <= max(tol, noise):
+            break
+        prev = s
+    return X, used, float(change), alpha

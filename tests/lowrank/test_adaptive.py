@@ -1,0 +1,154 @@
+"""The adaptive default of rsvd: accuracy-controlled power iterations with dynamic shifts,
+mixed precision, the passes it reports and the bound the planner gives."""
+import dask.array as da
+import numpy as np
+import pytest
+
+import randla
+from randla.lowrank import MAX_ADAPTIVE_ITERS, RSVDInfo, plan_rsvd
+from randla.operators import as_operator
+from randla.testing import matrix_with_spectrum, spectral_error
+
+
+def _spectrum(kind, n):
+    i = np.arange(n, dtype=float)
+    return {"exp": np.exp(-i / 8), "sqrt": (1 + i) ** -0.5, "fast": 0.7 ** i}[kind]
+
+
+@pytest.mark.parametrize("kind", ["exp", "sqrt", "fast"])
+def test_default_reaches_the_requested_accuracy(rng, kind):
+    m, n, k = 600, 200, 20
+    s = _spectrum(kind, n)
+    A = matrix_with_spectrum(m, n, s, rng=rng)
+    res = randla.rsvd(A, k, rng=rng)
+    info = res.info
+    assert isinstance(info, RSVDInfo) and info.converged and info.passes <= 2 * MAX_ADAPTIVE_ITERS + 2
+    assert info.power_iters == (info.passes - 2) / 2
+    # the tolerance means what it says: sigma_1..sigma_k within ~power_tol sigma_(k+1)
+    assert np.max(np.abs(res.S - s[:k])) <= 2 * randla.lowrank.DEFAULT_POWER_TOL * s[k]
+    assert spectral_error(A, *res) <= 1.02 * s[k]
+    # a fixed count of seven iterations (scikit-learn's default) is not more accurate by much
+    ref = randla.rsvd(A, k, power_iters=7, rng=rng)
+    assert spectral_error(A, *res) <= 1.01 * spectral_error(A, *ref)
+
+
+def test_fewer_passes_on_fast_decay_more_on_slow(rng):
+    m, n, k = 600, 200, 20
+    fast = randla.rsvd(matrix_with_spectrum(m, n, _spectrum("fast", n), rng=rng), k, rng=rng)
+    slow = randla.rsvd(matrix_with_spectrum(m, n, _spectrum("sqrt", n), rng=rng), k, rng=rng)
+    assert fast.info.passes <= 4 < 6 < slow.info.passes
+
+
+def test_power_tol_trades_passes_for_accuracy(rng):
+    s = _spectrum("sqrt", 200)
+    A = matrix_with_spectrum(600, 200, s, rng=rng)
+    loose, tight = (randla.rsvd(A, 20, power_tol=t, rng=3) for t in (0.1, 1e-3))
+    assert loose.info.passes < tight.info.passes
+    assert np.max(np.abs(tight.S - s[:20])) <= 2e-3 * s[20]
+    assert np.max(np.abs(tight.S - s[:20])) < np.max(np.abs(loose.S - s[:20]))
+
+
+def test_fixed_count_is_kept_and_reported(rng):
+    A = matrix_with_spectrum(300, 100, _spectrum("exp", 100), rng=rng)
+    for q in (0, 1, 3):
+        info = randla.rsvd(A, 10, power_iters=q, rng=rng).info
+        assert (info.power_iters, info.passes, info.converged) == (q, 2 * q + 2, None)
+    # unpacking and tuple semantics are those of a 3-tuple
+    res = randla.rsvd(A, 10, rng=rng)
+    U, S, Vh = res
+    assert len(res) == 3 and tuple(res) == (U, S, Vh)
+    assert res._fields == ("U", "S", "Vh")
+
+
+def test_dynamic_shift_stays_below_half_sigma_l_squared(rng):
+    s = _spectrum("sqrt", 200)
+    A = matrix_with_spectrum(600, 200, s, rng=rng)
+    info = randla.rsvd(A, 20, oversample=10, rng=rng).info
+    # alpha <= sigma_l^2 / 2 keeps the wanted eigenvalues of A A^H - alpha I on top
+    assert 0 < info.shift <= s[29] ** 2 / 2 * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("decades", [3, 5, 8])
+def test_mixed_precision_is_safe_on_wide_spectra(rng, decades):
+    # sigma_1 / sigma_(k+1) = 10^decades: float32 products can resolve the first, not the last
+    k, n = 15, 150
+    s = np.concatenate([np.logspace(0, -decades, k + 1), 10.0 ** -decades * 0.9 ** np.arange(1, n - k)])
+    A = matrix_with_spectrum(500, n, s, rng=rng)
+    mixed = randla.rsvd(A, k, mixed_precision=True, rng=1)
+    plain = randla.rsvd(A, k, mixed_precision=False, rng=1)
+    assert plain.info.float32_passes == 0 and mixed.info.float32_passes >= 1
+    for res in (mixed, plain):
+        assert res.U.dtype == np.float64 and res.info.converged
+        assert np.max(np.abs(res.S - s[:k])) <= 2 * randla.lowrank.DEFAULT_POWER_TOL * s[k]
+        assert spectral_error(A, *res) <= 1.02 * s[k]
+        np.testing.assert_allclose(res.U.T @ res.U, np.eye(k), atol=1e-12)
+    # the last products are in float64: the leading singular values to float64 accuracy
+    np.testing.assert_allclose(mixed.S[:3], s[:3], rtol=1e-10)
+
+
+def test_mixed_precision_uses_float32_when_the_spread_allows(rng):
+    s = _spectrum("exp", 200)
+    A = matrix_with_spectrum(600, 200, s, rng=rng)
+    res = randla.rsvd(A, 20, rng=rng)     # "auto": dense float64 in memory
+    assert 0 < res.info.float32_passes < res.info.passes
+    assert randla.rsvd(A.astype(np.float32), 20, rng=rng).info.float32_passes == 0
+
+
+def test_out_of_core_adaptive_reads_are_bounded_and_counted(rng):
+    s = _spectrum("sqrt", 120)
+    A = matrix_with_spectrum(800, 120, s, rng=rng)
+    op = as_operator(da.from_array(A, chunks=(200, 120)))
+    plan = plan_rsvd(op)
+    assert plan.adaptive and plan.path == "fused_power" and plan.reads == MAX_ADAPTIVE_ITERS + 1
+    res = randla.rsvd(op, 10, rng=rng)
+    assert op.passes == res.info.passes <= plan.reads and res.info.converged
+    assert spectral_error(A, *res) <= 1.02 * s[10]
+    assert np.max(np.abs(res.S - s[:10])) <= 2 * randla.lowrank.DEFAULT_POWER_TOL * s[10]
+
+
+def test_adaptive_arguments_are_checked():
+    A = np.random.default_rng(0).standard_normal((50, 30))
+    with pytest.raises(ValueError, match="power_tol"):
+        randla.rsvd(A, 3, power_iters=2, power_tol=0.1)
+    with pytest.raises(ValueError, match="power_tol"):
+        randla.rsvd(A, 3, method="krylov", power_tol=0.1)
+    for bad in (0, -1.0, np.inf):
+        with pytest.raises(ValueError, match="power_tol"):
+            randla.rsvd(A, 3, power_tol=bad)
+    with pytest.raises(TypeError, match="power_tol"):
+        randla.rsvd(A, 3, power_tol="small")
+    with pytest.raises(ValueError, match="mixed_precision"):
+        randla.rsvd(A, 3, power_iters=2, mixed_precision=True)
+    with pytest.raises(TypeError, match="mixed_precision"):
+        randla.rsvd(A, 3, mixed_precision="yes")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tolerance_holds_on_a_flat_spectrum(seed):
+    # sigma_i = i^(-1/4): a small change per product is far from convergence; the loop must
+    # extrapolate the changes to come (measured: max |S - s| / sigma_(k+1) <= 0.93 tol
+    # with the extrapolation, 1.3-1.9 tol without)
+    s = (1 + np.arange(200, dtype=float)) ** -0.25
+    A = matrix_with_spectrum(600, 200, s, rng=seed)
+    res = randla.rsvd(A, 20, power_tol=0.01, rng=seed)
+    assert res.info.converged
+    assert np.max(np.abs(res.S - s[:20])) <= 1.2 * 0.01 * s[20]
+
+
+def test_info_survives_the_dask_result(rng):
+    A = matrix_with_spectrum(400, 60, _spectrum("exp", 60), rng=rng)
+    X = da.from_array(A, chunks=(100, 60))
+    lazy, eager = randla.rsvd(X, 5, rng=1), randla.rsvd(X, 5, rng=1, compute=True)
+    assert isinstance(lazy.U, da.Array) and lazy.info.converged and eager.info.converged
+    assert lazy.info.passes == eager.info.passes + 1     # evaluating the lazy U is a read
+
+
+def test_dynamic_shifts_save_passes_on_slow_spectra():
+    # measured: 76 products in all with the shifts; more than 80 without or misapplied
+    total = 0
+    for p in (-0.5, -0.25):
+        s = (1 + np.arange(200.0)) ** p
+        for seed in range(4):
+            A = matrix_with_spectrum(600, 200, s, rng=seed)
+            total += randla.rsvd(A, 20, mixed_precision=False, rng=seed).info.passes
+    assert total <= 80
