@@ -190,8 +190,9 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normal
         precision. Safe by construction: the loop only stops on a full-precision result
         close to the one before it, and float32 is left as soon as its rounding, u32
         sigma_1 / sigma_(k+1), is not far below ``power_tol``. Costs a float32 copy of A
-        (half of A's memory: pass False where that matters). "auto" (default): wherever it
-        applies; True: raise a ValueError where it does not.
+        (half of A's memory: pass False where that matters). "auto" (default): on dense A
+        (sparse products do not get faster in float32); True: also on sparse A, and a
+        ValueError where it cannot apply.
     compute : bool
         Only for a dask array A: False (default) returns U as a dask array, evaluated lazily as
         ``A @ W`` chunk by chunk when the matrix is tall (m >= n) and the method the fixed-rank
@@ -311,6 +312,10 @@ def _low_precision(op, plan, mixed_precision):
         raise ValueError("mixed_precision needs the adaptive iterations (power_iters=None, "
                          "method='power', no passes or tol) on a dense or sparse A in memory")
     if op.dtype.itemsize <= (8 if op.is_complex else 4):
+        return None
+    if mixed_precision == "auto" and op.kind != "dense":
+        # sparse products are bound by reading the indices, which float32 does not shrink:
+        # on a 20000 x 5000 sparse matrix (density 1e-3, k = 20) mixed took 1.06 s, not 0.62 s
         return None
     return as_operator(op.A.astype(np.complex64 if op.is_complex else np.float32))
 

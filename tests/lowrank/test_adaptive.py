@@ -152,3 +152,14 @@ def test_dynamic_shifts_save_passes_on_slow_spectra():
             A = matrix_with_spectrum(600, 200, s, rng=seed)
             total += randla.rsvd(A, 20, mixed_precision=False, rng=seed).info.passes
     assert total <= 80
+
+
+def test_auto_mixed_precision_only_on_dense_input(rng):
+    # float32 sparse products are no faster (index-bound): "auto" keeps sparse input in float64
+    import scipy.sparse as sp
+    A = sp.random(600, 300, density=0.05, format="csr", random_state=np.random.default_rng(1))
+    auto = randla.rsvd(A, 5, rng=0)
+    forced = randla.rsvd(A, 5, mixed_precision=True, rng=0)
+    assert auto.info.float32_passes == 0 and forced.info.float32_passes > 0
+    dense = randla.rsvd(A.toarray(), 5, rng=0)
+    assert dense.info.float32_passes > 0
