@@ -288,3 +288,23 @@ def test_momentum_keeps_iterative_sketching_fast(rng):
         b = A @ rng.standard_normal(n) + 1e-2 * rng.standard_normal(m)
         its.append(randla.lstsq(A, b, method="iterative_sketching", rng=rng).iterations)
     assert np.median(its) <= 48, its
+
+
+@pytest.mark.parametrize("cond", [1e4, 1e7, 1e10])
+def test_forward_stability_over_draws(rng, cond):
+    # iterative sketching must stay as forward accurate as Householder QR on tiny-residual
+    # problems: measured 0.05-1.7x QR's error over 25 draws; stopping on the backward error
+    # gave 3-55x, which this catches
+    m, n = 4000, 50
+    for _ in range(3):
+        U, V = haar(rng, m, n), haar(rng, n, n)
+        A = (U * np.logspace(-np.log10(cond), 0, n)) @ V.T
+        x = rng.standard_normal(n)
+        x /= np.linalg.norm(x)
+        r = rng.standard_normal(m)
+        r -= U @ (U.T @ r)
+        b = A @ x + 1e-12 * r / np.linalg.norm(r)
+        Q, R = np.linalg.qr(A)
+        err_qr = np.linalg.norm(sla.solve_triangular(R, Q.T @ b) - x)
+        err = np.linalg.norm(randla.lstsq(A, b, method="iterative_sketching", rng=rng).x - x)
+        assert err <= 10 * err_qr + 1e-15
