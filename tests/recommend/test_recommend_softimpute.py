@@ -94,7 +94,10 @@ def test_fold_in_reproduces_a_training_user_and_is_close_to_a_refit():
     u = 5
     idx = model.fold_in(M[u])
     assert model.user_bias_[idx[0]] == pytest.approx(model.user_bias_[u], abs=1e-8)
-    np.testing.assert_allclose(model.user_factors_[idx[0]], model.user_factors_[u], atol=1e-5)
+    # to the fit's own convergence: 4e-6 relative on the clean-clone run, where atol=1e-5 on
+    # entries of ~3.4 failed by 1.4e-5
+    np.testing.assert_allclose(model.user_factors_[idx[0]], model.user_factors_[u], rtol=1e-4,
+                               atol=1e-6)
     # a new user: fit without the last user, fold it in, compare with the fit that has it
     part = SoftImpute(6, shrinkage=6.0, tol=1e-10, max_iter=2000, rng=0).fit(M[:-1])
     new = part.fold_in(M[-1])
