@@ -381,8 +381,12 @@ def _summary(args, meta):
     if err is not None:
         rel = "" if err["relative_bound"] is None else f" ({err['relative_bound']:.2e} of s_1)"
         estimate = "" if err["estimate"] is None else f"; estimate {err['estimate']:.3e}"
+        # the bound alone is 10 sqrt(2/pi) times a probe's norm: above s_1 it says little
+        loose = (err["estimate"] is None and err["relative_bound"] is not None
+                 and err["relative_bound"] > 1)
+        hint = "; a loose bound: --check-iters 4 estimates the error itself" if loose else ""
         print(f"randla svd: ||A - U diag(s) Vh||_2 <= {err['bound']:.3e}{rel} with probability "
-              f">= {err['probability']:.10g}{estimate} ({err['passes']} more pass(es))",
+              f">= {err['probability']:.10g}{estimate} ({err['passes']} more pass(es)){hint}",
               file=sys.stderr)
 
 

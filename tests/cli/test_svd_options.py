@@ -302,3 +302,18 @@ def test_progress_bars_survive_callbacks_in_any_order():
         p._finish({}, {}, False)
         p._finish({}, {}, False)
     assert p.bar is None and p.n == 2
+
+
+def test_a_loose_bound_says_how_to_get_an_estimate(tmp_path):
+    A = matrix_with_spectrum(600, 80, 0.9 ** np.arange(80), rng=0)
+    np.save(tmp_path / "a.npy", A)
+    _, _, err = randla("svd", tmp_path / "a.npy", "-k", 5, "--seed", 1, "-o", tmp_path / "b.npz",
+                       check=0)
+    bound = meta_of(tmp_path / "b.npz")[0]["error"]
+    assert bound["estimate"] is None and bound["relative_bound"] > 1
+    assert "--check-iters 4 estimates the error" in err
+    _, _, err = randla("svd", tmp_path / "a.npy", "-k", 5, "--seed", 1, "--check-iters", 4,
+                       "-o", tmp_path / "c.npz", check=0)
+    assert "estimate" in err and "--check-iters 4 estimates" not in err
+    true = np.linalg.svd(A, compute_uv=False)[5]
+    assert meta_of(tmp_path / "c.npz")[0]["error"]["estimate"] >= true * (1 - 1e-6)
