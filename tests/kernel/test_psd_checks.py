@@ -60,3 +60,10 @@ def test_rpcholesky_accepts_psd(rng):
     A = _sym(rng, 0.7 ** np.arange(60))
     r = randla.rpcholesky(A, 60, rng=0)
     assert np.linalg.norm(A - r.F @ r.F.T) <= 1e-6 * np.linalg.norm(A)
+
+
+def test_rpcholesky_trace_error_is_the_trace_of_the_residual(rng):
+    A = _sym(rng, 0.7 ** np.arange(50))
+    r = randla.rpcholesky(A, 8, rng=int(rng.integers(1 << 30)))
+    exact = np.trace(A - r.F @ r.F.conj().T)
+    assert r.trace_error(np.diag(A)) == pytest.approx(exact, rel=1e-10, abs=0)

@@ -327,3 +327,15 @@ def test_exchangeable_estimators_are_unbiased(rng, est):
     est_values = np.array([est(A, m, rng=rng) for _ in range(trials)], dtype=float)
     se = est_values.std(ddof=1) / math.sqrt(trials)
     assert abs(est_values.mean() - lam.sum()) < 5 * se
+
+
+def test_xdiag_is_unbiased_entrywise(rng):
+    # XDiag's leave-one-out correction: the mean over draws matches diag(A) within 5 standard
+    # errors in aggregate (a flipped sign in the correction term drifts far beyond)
+    n, m, trials = 60, 20, 200
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    A = (Q * (1.0 / np.arange(1, n + 1))) @ Q.T
+    est = np.array([np.asarray(rt.xdiag(A, m, rng=rng)) for _ in range(trials)])
+    se = est.std(axis=0, ddof=1) / math.sqrt(trials)
+    z = (est.mean(axis=0) - np.diag(A)) / se
+    assert np.sqrt(np.mean(z ** 2)) < 2.0      # ~1 when unbiased
