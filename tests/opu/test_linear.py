@@ -172,9 +172,10 @@ def test_bad_setups_are_rejected(rng):
 def test_gain_has_no_speckle_bias_with_few_pixels(rng):
     """With 20 camera pixels a plain mean of the probe counts carries each pixel's fixed speckle
     (about 11% error); the variance estimate does not: over 150 draws its error had median 2.6%,
-    mean 3.0%, 90th percentile 6.4%, so the mean of ten draws stays below 6% (3 sd)."""
+    mean 3.0%, 90th percentile 6.4%; means of ten draws ranged 1.7-5.0% over 20 runs and reached
+    6.2% once in CI, so the bound is 8.5%, still clear of the plain mean's 11%."""
     errs = []
     for _ in range(10):
         proj = _projection(rng, n_features=2000, n_out=20, reserve=1000).calibrate()
         errs.append(abs(proj.scale_**2 / _true_scale(proj) ** 2 - 1))
-    assert np.mean(errs) < 0.06
+    assert np.mean(errs) < 0.085
