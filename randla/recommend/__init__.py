@@ -14,7 +14,9 @@ from .metrics import Evaluation, evaluate
 from .puresvd import PureSVD
 from .ratings import Ratings, load_ratings
 from .softimpute import SoftImpute
+from .store import RatingStore, RatingStoreOperator, open_ratings, save_ratings
 from .synthetic import synthetic_ratings
 
 __all__ = ["Ratings", "load_ratings", "PureSVD", "SoftImpute", "synthetic_ratings", "metrics",
-           "evaluate", "Evaluation"]
+           "evaluate", "Evaluation", "RatingStore", "RatingStoreOperator", "save_ratings",
+           "open_ratings"]

@@ -69,14 +69,17 @@ def top_n(P, Q, users, n, *, offset=None, seen=None, batch_bytes=BATCH_BYTES):
     """Item indices (len(users), n) of the largest ``P[u] @ Q.T + offset`` for each user u.
 
     ``seen`` (CSR, users x items) lists items to leave out; users with fewer than n other
-    items get -1 in the remaining places. Memory: one batch of scores (``batch_bytes``).
+    items get -1 in the remaining places. ``seen`` may also be a function of a batch's user
+    indices returning their rows (CSR, one row per user of the batch): a matrix on disk is
+    then read a batch at a time. Memory: one batch of scores (``batch_bytes``).
     """
     users = np.asarray(users, dtype=np.int64)
     n_items = Q.shape[0]
     dtype = np.result_type(P.dtype, Q.dtype)
     out = np.empty((len(users), n), dtype=np.int64)
     off = np.zeros(0, dtype) if offset is None else np.ascontiguousarray(offset, dtype=dtype)
-    if seen is None:
+    batch_seen = seen if callable(seen) else None
+    if seen is None or batch_seen is not None:
         indptr, indices = np.zeros(0, np.int64), np.zeros(0, np.int32)
     else:
         indptr, indices = seen.indptr, seen.indices
@@ -88,5 +91,10 @@ def top_n(P, Q, users, n, *, offset=None, seen=None, batch_bytes=BATCH_BYTES):
     for start in range(0, len(users), step):
         rows = users[start:start + step]
         scores = np.matmul(np.ascontiguousarray(P[rows], dtype=dtype), Qt, out=buf[:len(rows)])
-        _top_rows(scores, off, rows, indptr, indices, out[start:start + step])
+        if batch_seen is None:
+            _top_rows(scores, off, rows, indptr, indices, out[start:start + step])
+        else:   # the batch's own rows: row r of the batch is row r of its seen matrix
+            S = batch_seen(rows)
+            _top_rows(scores, off, np.arange(len(rows)), S.indptr, S.indices,
+                      out[start:start + step])
     return out

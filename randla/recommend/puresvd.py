@@ -15,6 +15,7 @@ from .._validation import check_positive_int, check_rank
 from ..lowrank import rsvd
 from ._topn import BATCH_BYTES, top_n
 from .ratings import as_rating_matrix, as_rows
+from .store import RatingStore, RatingStoreOperator
 
 
 class PureSVD:
@@ -36,8 +37,10 @@ class PureSVD:
     user_factors_ : ndarray (n_users, k)
         R V (rows added by :meth:`fold_in`).
     singular_values_ : ndarray (k,)
-    seen_ : scipy.sparse.csr_matrix
+    seen_ : scipy.sparse.csr_matrix or RatingStore
         The ratings the model was fit on (and folded-in rows): excluded from recommendations.
+        A model fit on a :class:`~randla.recommend.RatingStore` keeps the store (read a
+        batch of users at a time by :meth:`recommend`) and its folded-in rows apart.
 
     Examples
     --------
@@ -60,7 +63,12 @@ class PureSVD:
         self.rng = rng
 
     def fit(self, R):
-        """Fit on a Ratings or a users x items sparse matrix (absent = not rated)."""
+        """Fit on a Ratings or a users x items sparse matrix (absent = not rated), or on a
+        :class:`~randla.recommend.RatingStore` on disk (or its operator, to choose the
+        block size): the store is streamed by row blocks, one read per power iteration plus
+        two (see :meth:`RatingStore.operator <randla.recommend.RatingStore.operator>`)."""
+        if isinstance(R, (RatingStore, RatingStoreOperator)):
+            return self._fit_store(R.operator() if isinstance(R, RatingStore) else R)
         M = as_rating_matrix(R)
         k = check_rank(self.k, "k", *M.shape)
         _, s, Vh = rsvd(M, k, oversample=self.oversample, power_iters=self.power_iters,
@@ -71,7 +79,32 @@ class PureSVD:
         self.user_factors_ = np.asarray(M @ self.item_factors_)
         self.singular_values_ = s
         self.seen_ = M
+        self._folded = None
         return self
+
+    def _fit_store(self, op):
+        k = check_rank(self.k, "k", *op.shape)
+        _, s, Vh = rsvd(op, k, oversample=self.oversample, power_iters=self.power_iters,
+                        sketch=self.sketch, rng=self.rng)
+        V = np.ascontiguousarray(Vh.T)
+        dtype = op.A.dtype     # products in float64; factors in the stored precision
+        self.user_factors_ = op.matmat(V).astype(dtype, copy=False)   # one more read
+        self.item_factors_ = V.astype(dtype, copy=False)
+        self.singular_values_ = s.astype(dtype, copy=False)
+        self.seen_ = op.A
+        self._folded = None   # rows added by fold_in, after the store's
+        return self
+
+    def _seen_rows(self, rows):
+        """Seen items of the users ``rows`` (a batch), one CSR row each, for a store."""
+        base = self.seen_.shape[0]
+        inside = rows < base
+        if self._folded is None or inside.all():
+            return self.seen_.rows(rows)
+        parts = sp.vstack([self.seen_.rows(rows[inside]), self._folded[rows[~inside] - base]],
+                          format="csr")
+        order = np.concatenate([np.flatnonzero(inside), np.flatnonzero(~inside)])
+        return parts[np.argsort(order, kind="stable")]
 
     @property
     def n_users(self) -> int:
@@ -108,8 +141,9 @@ class PureSVD:
         """
         n = check_positive_int(n, "n")
         users = self._users(user_indices)
+        seen = self._seen_rows if isinstance(self.seen_, RatingStore) else self.seen_
         return top_n(self.user_factors_, self.item_factors_, users, min(n, self.n_items),
-                     seen=self.seen_ if exclude_seen else None, batch_bytes=batch_bytes)
+                     seen=seen if exclude_seen else None, batch_bytes=batch_bytes)
 
     def fold_in(self, rows):
         """Add new users from their rating rows (sparse or dense, n_items columns) without
@@ -122,5 +156,9 @@ class PureSVD:
         start = self.n_users
         self.user_factors_ = np.vstack([self.user_factors_,
                                         np.asarray(rows @ self.item_factors_)])
-        self.seen_ = sp.vstack([self.seen_, rows], format="csr")
+        if isinstance(self.seen_, RatingStore):
+            self._folded = rows if self._folded is None else sp.vstack([self._folded, rows],
+                                                                       format="csr")
+        else:
+            self.seen_ = sp.vstack([self.seen_, rows], format="csr")
         return np.arange(start, self.n_users)

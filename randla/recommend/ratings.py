@@ -261,6 +261,20 @@ def load_ratings(path, *, sep=None, header=None, dtype=np.float64, chunk_lines=C
     (array([1, 2]), array([10, 20]))
     """
     dtype = np.dtype(dtype)
+    users, items, values = [], [], []
+    for u, i, r in read_chunks(path, sep=sep, header=header, dtype=dtype,
+                               chunk_lines=chunk_lines):
+        users.append(u), items.append(i), values.append(r)
+    users, items = _unify_ids(users), _unify_ids(items)
+    return Ratings.from_triplets(users, items, np.concatenate(values) if values else
+                                 np.zeros(0, dtype), dtype=dtype)
+
+
+def read_chunks(path, *, sep=None, header=None, dtype=np.float64, chunk_lines=CHUNK_LINES):
+    """Yield ``(user ids, item ids, ratings)`` of successive chunks of ``chunk_lines`` lines
+    of a ratings file, with :func:`load_ratings`' checks and errors (file and line named).
+    Ids of a chunk are int64 when every id of the chunk is an integer, else strings."""
+    dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"dtype must be a float dtype, got {dtype}")
     if sep is not None and (not isinstance(sep, str) or sep == ""):
@@ -268,7 +282,6 @@ def load_ratings(path, *, sep=None, header=None, dtype=np.float64, chunk_lines=C
     if header is not None and not isinstance(header, bool):
         raise TypeError(f"header must be True, False or None, got {header!r}")
     name = os.fspath(path)
-    users, items, values = [], [], []
     with open(name, encoding="utf-8", newline="") as f:
         first, first_no = _first_data_line(f)
         if first is None:
@@ -286,12 +299,8 @@ def load_ratings(path, *, sep=None, header=None, dtype=np.float64, chunk_lines=C
             chunk = list(itertools.islice(lines, chunk_lines))
             if not chunk:
                 break
-            u, i, r = _parse_chunk(chunk, sep, name, line_no, dtype)
-            users.append(u), items.append(i), values.append(r)
+            yield _parse_chunk(chunk, sep, name, line_no, dtype)
             line_no += len(chunk)
-    users, items = _unify_ids(users), _unify_ids(items)
-    return Ratings.from_triplets(users, items, np.concatenate(values) if values else
-                                 np.zeros(0, dtype), dtype=dtype)
 
 
 def _first_data_line(f):

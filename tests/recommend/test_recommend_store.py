@@ -1,0 +1,257 @@
+"""Rating stores on disk: save_ratings (text or Ratings -> CSR directory), open_ratings, the
+streaming operator, and PureSVD fit / recommend / fold_in on a store against the in-memory CSR."""
+import os
+import tracemalloc
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import randla.recommend.store as store_mod
+from randla.recommend import (
+    PureSVD,
+    Ratings,
+    RatingStore,
+    load_ratings,
+    open_ratings,
+    save_ratings,
+    synthetic_ratings,
+)
+
+FORMATS = {
+    "u.data": lambda u, i, r: f"{u}\t{i}\t{r:g}\t881250949",
+    "ratings.dat": lambda u, i, r: f"{u}::{i}::{r:g}::978300760",
+    "ratings.csv": lambda u, i, r: f"{u},{i},{r},1112486027",
+    "plain.txt": lambda u, i, r: f"{u} {i}   {r}",
+    "semi.txt": lambda u, i, r: f"{u};{i};{r}",
+}
+
+
+def random_triplets(rng, n=400, users=60, items=40, string_at=None):
+    """Random (user, item, rating) lines in random order, with repeated pairs (the last rating
+    wins) and, from position ``string_at`` on, some string item ids."""
+    u = rng.integers(1, 3 * users, n)
+    i = rng.integers(1, 3 * items, n)
+    r = rng.integers(1, 11, n) / 2
+    rep = rng.integers(0, n, n // 10)        # repeat some pairs later with other ratings
+    u, i, r = np.r_[u, u[rep]], np.r_[i, i[rep]], np.r_[r, rng.integers(1, 11, len(rep)) / 2]
+    items_ = [str(x) for x in i]
+    if string_at is not None:
+        for k in range(string_at, len(items_), 7):
+            items_[k] = f"m{items_[k]}"
+    return list(zip(u.tolist(), items_, r.tolist()))
+
+
+def write_file(path, name, triplets):
+    lines = [FORMATS[name](*t) for t in triplets]
+    if name == "ratings.csv":
+        lines.insert(0, "userId,movieId,rating,timestamp")
+    p = path / name
+    p.write_text("".join(line + "\n" for line in lines))
+    return p
+
+
+def assert_same_csr(A, B):
+    A, B = sp.csr_matrix(A), sp.csr_matrix(B)
+    assert A.shape == B.shape and A.nnz == B.nnz
+    np.testing.assert_array_equal(A.indptr, B.indptr)
+    np.testing.assert_array_equal(A.indices, B.indices)
+    np.testing.assert_array_equal(A.data, B.data)
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_store_equals_load_ratings_in_every_format(tmp_path, rng, name):
+    text = write_file(tmp_path, name, random_triplets(rng))
+    R = load_ratings(text)
+    # 13-line chunks and ~20-rating buckets: many of both
+    store = save_ratings(text, tmp_path / "store", chunk_lines=13, block_bytes=20 * 32)
+    again = open_ratings(tmp_path / "store")
+    for S in (store, again):
+        assert S.shape == R.shape and S.nnz == R.nnz
+        assert_same_csr(S.to_ratings().matrix, R.matrix)
+        np.testing.assert_array_equal(S.users, R.users)
+        np.testing.assert_array_equal(S.items, R.items)
+    assert sorted(os.listdir(tmp_path)) == sorted([name, "store"])   # no temporary left
+
+
+def test_string_ids_from_a_later_chunk_and_float32(tmp_path, rng):
+    text = write_file(tmp_path, "ratings.csv", random_triplets(rng, string_at=250))
+    R = load_ratings(text, dtype=np.float32)
+    S = save_ratings(text, tmp_path / "s", chunk_lines=50, dtype=np.float32)
+    assert S.items.dtype.kind == "U" and S.dtype == np.float32
+    np.testing.assert_array_equal(S.items, R.items)
+    assert_same_csr(S.to_ratings().matrix, R.matrix)
+
+
+def test_from_ratings_blocks_and_rows(tmp_path, rng):
+    R = synthetic_ratings(120, 50, 2000, rng=rng)
+    S = save_ratings(R, tmp_path / "s")
+    assert_same_csr(S.to_ratings().matrix, R.matrix)
+    blocks = list(S.blocks(block_bytes=300))       # 25 ratings a block
+    assert len(blocks) > 20
+    assert all(B.nnz <= 25 or B.shape[0] == 1 for _, _, B in blocks)
+    assert [b[0] for b in blocks[1:]] == [b[1] for b in blocks[:-1]]
+    assert_same_csr(sp.vstack([B for _, _, B in blocks]), R.matrix)
+    rows = rng.integers(0, 120, 40)                 # any order, repeats
+    assert_same_csr(S.rows(rows), R.matrix[rows])
+
+
+def test_operator_products_one_read_each(tmp_path, rng):
+    R = synthetic_ratings(200, 60, 3000, rng=rng)
+    M = R.matrix
+    op = save_ratings(R, tmp_path / "s").operator(block_bytes=400)
+    assert len(op.cuts) > 20 and op.fused_gram and op.reads_per_product == 1
+    X, Y = rng.standard_normal((60, 3)), rng.standard_normal((200, 3))
+    np.testing.assert_allclose(op.matmat(X), M @ X, rtol=1e-12)
+    np.testing.assert_allclose(op.rmatmat(Y), M.T @ Y, rtol=1e-12)
+    np.testing.assert_allclose(op.gram_matmat(X), M.T @ (M @ X), rtol=1e-12)
+    C, AX = op.gram_and_product(X)
+    np.testing.assert_allclose(C, M.T @ (M @ X), rtol=1e-12)
+    np.testing.assert_allclose(AX, M @ X, rtol=1e-12)
+    np.testing.assert_allclose(op.column_means(), np.asarray(M.mean(axis=0)).ravel())
+    np.testing.assert_allclose(op.fro_norm(), sp.linalg.norm(M))
+    assert op.passes == 6
+
+
+def test_puresvd_on_store_matches_in_memory(tmp_path, rng):
+    R = synthetic_ratings(500, 150, 12_000, rng=rng)
+    S = save_ratings(R, tmp_path / "s")
+    seed = int(rng.integers(1 << 30))
+    mem = PureSVD(10, power_iters=4, rng=seed).fit(R)
+    op = S.operator(block_bytes=2000)              # ~170 ratings a block: many blocks
+    disk = PureSVD(10, power_iters=4, rng=seed).fit(op)
+    assert op.passes == 4 + 2                      # fused iterations, B, then R V
+    np.testing.assert_allclose(disk.singular_values_, mem.singular_values_, rtol=1e-9)
+    np.testing.assert_allclose(disk.item_factors_, mem.item_factors_, atol=1e-7)
+    np.testing.assert_allclose(disk.user_factors_, mem.user_factors_, atol=1e-6)
+    top_mem, top_disk = mem.recommend(None, 10), disk.recommend(None, 10, batch_bytes=3000)
+    assert np.mean(top_mem == top_disk) > 0.995    # near-ties may swap at 1e-9
+    seen = R.matrix
+    for u in range(0, 500, 37):                    # seen items are excluded
+        assert not set(top_disk[u]) & set(seen.indices[seen.indptr[u]:seen.indptr[u + 1]])
+
+
+def test_puresvd_default_adaptive_on_store(tmp_path, rng):
+    R = synthetic_ratings(400, 120, 9000, rng=rng)
+    disk = PureSVD(8, rng=1).fit(save_ratings(R, tmp_path / "s"))
+    exact = np.linalg.svd(R.matrix.toarray(), compute_uv=False)[:8]
+    np.testing.assert_allclose(disk.singular_values_, exact, rtol=0.02)
+
+
+def test_fold_in_and_recommend_mix_store_and_new_rows(tmp_path, rng):
+    R = synthetic_ratings(300, 100, 6000, rng=rng)
+    mem = PureSVD(6, power_iters=3, rng=0).fit(R)
+    disk = PureSVD(6, power_iters=3, rng=0).fit(save_ratings(R, tmp_path / "s"))
+    new_rows = R.matrix[[4, 9]]
+    for model in (mem, disk):
+        assert list(model.fold_in(new_rows)) == [300, 301]
+        assert list(model.fold_in(R.matrix[7])) == [302]
+    users = np.array([301, 4, 0, 302, 9, 300, 7])
+    top = disk.recommend(users, 10, batch_bytes=2 * 100 * 8)   # batches of two users
+    assert np.mean(top == mem.recommend(users, 10)) > 0.99
+    np.testing.assert_array_equal(top[[0, 3, 5]], top[[4, 6, 1]])   # a copy is its original
+
+
+def test_float32_store_gives_float32_factors(tmp_path, rng):
+    R = synthetic_ratings(200, 80, 4000, rng=rng)
+    S32 = save_ratings(R, tmp_path / "s32", dtype=np.float32)
+    m32 = PureSVD(5, power_iters=3, rng=0).fit(S32)
+    m64 = PureSVD(5, power_iters=3, rng=0).fit(save_ratings(R, tmp_path / "s64"))
+    assert m32.item_factors_.dtype == m32.user_factors_.dtype == np.float32
+    np.testing.assert_allclose(m32.singular_values_, m64.singular_values_, rtol=1e-6)
+
+
+def test_tiny_budgets_bound_memory_and_change_nothing(tmp_path, rng):
+    R = synthetic_ratings(20_000, 300, 400_000, rng=rng)
+    csr_bytes = R.matrix.data.nbytes + R.matrix.indices.nbytes
+    S = save_ratings(R, tmp_path / "s")
+    big, small = S.operator(), S.operator(block_bytes=1 << 16)
+    assert len(big.cuts) == 2 and len(small.cuts) > 50
+    X = rng.standard_normal((300, 12))
+    ref = big.gram_matmat(X)
+    tracemalloc.start()
+    got = small.gram_matmat(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert peak < csr_bytes / 8                    # one 64 KiB block at a time, not the matrix
+
+
+def test_conversion_in_buckets_has_bounded_memory(tmp_path, rng):
+    R = synthetic_ratings(5000, 200, 100_000, rng=rng)
+    text = tmp_path / "r.csv"
+    rows, cols, vals = R.triplets()
+    order = rng.permutation(len(rows))              # a file in no particular order
+    np.savetxt(text, np.c_[rows[order], cols[order], vals[order]], fmt="%d,%d,%g")
+    peaks = []
+    for convert in (lambda: save_ratings(text, tmp_path / "s", chunk_lines=5000,
+                                         block_bytes=1 << 16),
+                    lambda: load_ratings(text, chunk_lines=5000)):
+        tracemalloc.start()
+        out = convert()
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert_same_csr(open_ratings(tmp_path / "s").to_ratings().matrix, out.matrix)
+    assert peaks[0] < peaks[1] / 4                  # one chunk and one bucket at a time
+
+
+def test_malformed_line_names_file_and_line_and_leaves_nothing(tmp_path):
+    lines = ["1,2,3", "1,3,4", "2,2,5", "2,4,x", "3,3,1"]
+    p = tmp_path / "r.csv"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"r\.csv, line 4: rating 'x'"):
+        save_ratings(p, tmp_path / "s", chunk_lines=2)
+    assert os.listdir(tmp_path) == ["r.csv"]
+
+
+def test_interrupted_write_leaves_no_store_and_keeps_the_old_one(tmp_path, rng, monkeypatch):
+    R = synthetic_ratings(100, 40, 1500, rng=rng)
+    text = tmp_path / "r.csv"
+    rows, cols, vals = R.triplets()
+    np.savetxt(text, np.c_[rows, cols, vals], fmt="%d,%d,%g")
+    calls = []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+    real = store_mod._sorted_bucket
+    monkeypatch.setattr(store_mod, "_sorted_bucket", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_ratings(text, tmp_path / "s", block_bytes=500)
+    assert sorted(os.listdir(tmp_path)) == ["r.csv"]
+    monkeypatch.setattr(store_mod, "_sorted_bucket", real)
+    old = save_ratings(Ratings(R.matrix[:50]), tmp_path / "s")
+    with pytest.raises(FileExistsError):
+        save_ratings(text, tmp_path / "s")
+    calls.clear()
+    monkeypatch.setattr(store_mod, "_sorted_bucket", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_ratings(text, tmp_path / "s", block_bytes=500, overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == ["r.csv", "s"]
+    assert open_ratings(tmp_path / "s").shape == old.shape   # the old store, intact
+    monkeypatch.setattr(store_mod, "_sorted_bucket", real)
+    new = save_ratings(text, tmp_path / "s", overwrite=True)
+    assert new.shape == R.shape and sorted(os.listdir(tmp_path)) == ["r.csv", "s"]
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ValueError, match="not a rating store"):
+        save_ratings(text, tmp_path / "plain", overwrite=True)
+
+
+def test_open_refuses_broken_stores(tmp_path, rng):
+    with pytest.raises(FileNotFoundError, match="not a rating store"):
+        open_ratings(tmp_path)
+    S = save_ratings(synthetic_ratings(50, 30, 600, rng=rng), tmp_path / "s")
+    data = tmp_path / "s" / "data.npy"
+    data.write_bytes(data.read_bytes()[:-8])
+    with pytest.raises(ValueError, match="truncated"):
+        RatingStore(S.directory)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(TypeError, match="source"):
+        save_ratings(42, tmp_path / "s")
+    with pytest.raises(TypeError, match="dtype"):
+        save_ratings(Ratings(sp.eye(3, format="csr")), tmp_path / "s", dtype=np.int32)
+    assert os.listdir(tmp_path) == []
