@@ -27,7 +27,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from randla.exceptions import AccuracyWarning
-from randla.recommend import PureSVD, SoftImpute, metrics, synthetic_ratings
+from randla.recommend import (
+    PureSVD,
+    SoftImpute,
+    load_ratings,
+    metrics,
+    open_ratings,
+    save_ratings,
+    synthetic_ratings,
+)
 
 #: (users, items, ratings) of the MovieLens sets the synthetic data imitates.
 SIZES = {"100k": (943, 1682, 100_000), "1m": (6040, 3706, 1_000_209),
@@ -232,6 +240,77 @@ class Scale25M:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AccuracyWarning)
             SoftImpute(SCALE_K, shrinkage=50.0, max_iter=1, rng=0).fit(self.R)
+
+
+def write_ratings_text(R, path, lines=1 << 20):
+    """Write Ratings as a MovieLens ``u.data`` file (user<tab>item<tab>rating<tab>time),
+    users in random order as in a log, a million lines at a time."""
+    rows, cols, vals = R.triplets()
+    order = np.random.default_rng(0).permutation(len(rows))
+    with open(path, "w") as f:
+        for s in range(0, len(order), lines):
+            o = order[s:s + lines]
+            np.savetxt(f, np.c_[R.users[rows[o]], R.items[cols[o]], vals[o],
+                                np.full(len(o), 881250949)], fmt="%d\t%d\t%g\t%d")
+    return path
+
+
+class OutOfCore:
+    """PureSVD on a rating store on disk (:func:`randla.recommend.save_ratings`: the text file
+    converted in bounded memory, then products streamed by row blocks with one read per power
+    iteration) against the same fit on the matrix loaded in memory. The 1M-sized set as a
+    ``u.data`` text file; ``peakmem_`` pairs compare the peak RSS of the two paths."""
+
+    params = ["1m"]
+    param_names = ["size"]
+    timeout = 900
+    number = 1
+    repeat = 1
+    warmup_time = 0
+
+    def setup_cache(self):
+        text = write_ratings_text(ratings("1m"), os.path.abspath("recommend_1m.data"))
+        store = os.path.abspath("recommend_1m.store")
+        save_ratings(text, store, overwrite=True)
+        return text, store
+
+    def setup(self, paths, size):
+        self.text, self.store = paths
+        self.scratch = tempfile.mkdtemp(dir=os.path.dirname(self.store))
+
+    def teardown(self, paths, size):
+        import shutil
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def time_convert(self, paths, size):
+        save_ratings(self.text, os.path.join(self.scratch, "s"), overwrite=True)
+
+    def peakmem_convert(self, paths, size):
+        save_ratings(self.text, os.path.join(self.scratch, "s"), overwrite=True)
+
+    def peakmem_load_in_memory(self, paths, size):
+        load_ratings(self.text)
+
+    def _store_fit_recommend(self):
+        PureSVD(PURESVD_K, rng=0).fit(open_ratings(self.store)).recommend(None, TOP_N)
+
+    def _memory_fit_recommend(self):
+        PureSVD(PURESVD_K, rng=0).fit(load_ratings(self.text)).recommend(None, TOP_N)
+
+    def time_puresvd_store_fit_recommend_all(self, paths, size):
+        self._store_fit_recommend()
+
+    def peakmem_puresvd_store_fit_recommend_all(self, paths, size):
+        self._store_fit_recommend()
+
+    def peakmem_puresvd_in_memory_fit_recommend_all(self, paths, size):
+        self._memory_fit_recommend()
+
+    def track_passes_store(self, paths, size):
+        """Reads of the store by the fit (adaptive power iterations, B, then R V)."""
+        op = open_ratings(self.store).operator()
+        PureSVD(PURESVD_K, rng=0).fit(op)
+        return op.passes
 
 
 # -- script ----------------------------------------------------------------------------------
