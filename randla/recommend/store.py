@@ -403,6 +403,9 @@ def _check_target(target, overwrite):
 
 def _move_into_place(tmp, target, overwrite):
     _check_target(target, overwrite)
+    umask = os.umask(0)    # mkdtemp made tmp private: give the store the usual permissions
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
     if not os.path.lexists(target):
         os.rename(tmp, target)
         return

@@ -87,6 +87,9 @@ def test_from_ratings_blocks_and_rows(tmp_path, rng):
     R = synthetic_ratings(120, 50, 2000, rng=rng)
     S = save_ratings(R, tmp_path / "s")
     assert_same_csr(S.to_ratings().matrix, R.matrix)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(tmp_path / "s").st_mode & 0o777 == 0o777 & ~umask   # not mkdtemp's 0o700
     blocks = list(S.blocks(block_bytes=300))       # 25 ratings a block
     assert len(blocks) > 20
     assert all(B.nnz <= 25 or B.shape[0] == 1 for _, _, B in blocks)
