@@ -32,6 +32,7 @@ import scipy.sparse as sp
 
 from .._budget import PANEL_BYTES, rows_within
 from .._linalg import fro_norm
+from .._validation import check_positive_int
 from ..io.files import read_npy_header
 from ..operators import Operator
 from .ratings import CHUNK_LINES, Ratings, read_chunks
@@ -249,7 +250,7 @@ class RatingStoreOperator(Operator):
 
     def __init__(self, store: RatingStore, *, block_bytes=PANEL_BYTES):
         super().__init__(store, np.float64)
-        self.block_bytes = int(block_bytes)
+        self.block_bytes = check_positive_int(block_bytes, "block_bytes")
         self.cuts = store.row_cuts(self.block_bytes)
         self.passes = 0
 
@@ -366,6 +367,8 @@ def save_ratings(source, directory, *, sep=None, header=None, dtype=np.float64,
         raise TypeError(f"dtype must be a float dtype, got {dtype}")
     if not isinstance(overwrite, (bool, np.bool_)):
         raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
+    chunk_lines = check_positive_int(chunk_lines, "chunk_lines")
+    block_bytes = check_positive_int(block_bytes, "block_bytes")
     target = os.path.abspath(os.fspath(directory))
     _check_target(target, overwrite)
     parent = os.path.dirname(target)

@@ -257,4 +257,10 @@ def test_bad_arguments(tmp_path):
         save_ratings(42, tmp_path / "s")
     with pytest.raises(TypeError, match="dtype"):
         save_ratings(Ratings(sp.eye(3, format="csr")), tmp_path / "s", dtype=np.int32)
-    assert os.listdir(tmp_path) == []
+    with pytest.raises(ValueError, match="chunk_lines"):
+        save_ratings(tmp_path / "r.csv", tmp_path / "s", chunk_lines=0)
+    S = save_ratings(Ratings(sp.eye(3, format="csr")), tmp_path / "s")
+    with pytest.raises(ValueError, match="block_bytes"):
+        S.operator(block_bytes=0)
+    assert S.rows([]).shape == (0, 3)
+    assert sorted(os.listdir(tmp_path)) == ["s"]
