@@ -12,9 +12,17 @@ from numba import njit, prange
 
 from ..operators import Operator
 
+#: observed_values runs its parallel kernel from this many entries on. Below it a serial
+#: kernel: a parallel region's thread wake-up (OpenMP spins) cost more than the work, by ~50x
+#: on a loaded 2-core machine at 100k ratings.
+PARALLEL_NNZ = 1 << 22
+
 
 class SparsePlusLowRank(Operator):
     """S + U diag(d) V^T (S sparse m x n, U m x r, d length r, V n x r) through products.
+
+    ``ST``, S^T as a CSR matrix, may be given to make the products with the transpose row
+    products too (scipy's CSC products scatter their writes and run slower).
 
     Examples
     --------
@@ -31,7 +39,7 @@ class SparsePlusLowRank(Operator):
 
     kind = "sparse_plus_low_rank"
 
-    def __init__(self, S, U=None, d=None, V=None):
+    def __init__(self, S, U=None, d=None, V=None, *, ST=None):
         if not sp.issparse(S):
             raise TypeError(f"S must be a scipy.sparse matrix, got {type(S).__name__}")
         S = S.tocsr()
@@ -44,6 +52,9 @@ class SparsePlusLowRank(Operator):
         if self.U.shape != (m, r) or self.V.shape != (n, r):
             raise ValueError(f"U and V must have shapes {(m, r)} and {(n, r)}, got "
                              f"{self.U.shape} and {self.V.shape}")
+        if ST is not None and ST.shape != (n, m):
+            raise ValueError(f"ST must have shape {(n, m)}, got {ST.shape}")
+        self.ST = S.T if ST is None else ST
 
     def matmat(self, X):
         out = np.asarray(self.A @ X)
@@ -52,7 +63,7 @@ class SparsePlusLowRank(Operator):
         return out
 
     def rmatmat(self, Y):
-        out = np.asarray(self.A.T @ Y)
+        out = np.asarray(self.ST @ Y)
         if len(self.d):
             out += self.V @ (self.d[:, None] * (self.U.T @ Y))
         return out
@@ -60,8 +71,19 @@ class SparsePlusLowRank(Operator):
 
 # fastmath lets the k-term dot product vectorize (reassociated sums: rounding-level changes)
 @njit(parallel=True, fastmath=True, cache=True)
-def _observed_dot(indptr, indices, P, Q, out):
+def _observed_dot_parallel(indptr, indices, P, Q, out):
     for r in prange(len(indptr) - 1):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            acc = 0.0
+            for j in range(P.shape[1]):
+                acc += P[r, j] * Q[c, j]
+            out[p] = acc
+
+
+@njit(fastmath=True, cache=True)
+def _observed_dot_serial(indptr, indices, P, Q, out):
+    for r in range(len(indptr) - 1):
         for p in range(indptr[r], indptr[r + 1]):
             c = indices[p]
             acc = 0.0
@@ -76,5 +98,18 @@ def observed_values(M, P, Q):
     if P.shape[1] == 0:
         out[:] = 0
         return out
-    _observed_dot(M.indptr, M.indices, np.ascontiguousarray(P), np.ascontiguousarray(Q), out)
+    kernel = _observed_dot_parallel if M.nnz >= PARALLEL_NNZ else _observed_dot_serial
+    kernel(M.indptr, M.indices, np.ascontiguousarray(P), np.ascontiguousarray(Q), out)
     return out
+
+
+def transpose_pattern(M):
+    """S^T's CSR pattern for the CSR matrix M: ``(perm, indices, indptr)`` with
+    ``csr_matrix((data[perm], indices, indptr), shape=M.shape[::-1]) == csr_matrix((data,
+    M.indices, M.indptr)).T`` for any values ``data`` in M's order."""
+    m, n = M.shape
+    rows = np.repeat(np.arange(m, dtype=M.indices.dtype), np.diff(M.indptr))
+    perm = np.argsort(M.indices, kind="stable")       # by column, rows ascending within
+    indptr = np.zeros(n + 1, dtype=M.indptr.dtype)
+    np.cumsum(np.bincount(M.indices, minlength=n), out=indptr[1:])
+    return perm, rows[perm], indptr

@@ -11,16 +11,18 @@ subspace iteration), which is what makes an iteration cost two sparse products.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._linalg import cholqr
+from .._dask import one_blas_thread
+from .._linalg import cholqr, qr_factor, small_svd
 from .._validation import check_positive_int, check_random_state, check_rank, check_real, check_unit_interval
 from ..exceptions import AccuracyWarning
 from ..lowrank import rsvd
-from ._operators import SparsePlusLowRank, observed_values
+from ._operators import SparsePlusLowRank, observed_values, transpose_pattern
 from ._topn import BATCH_BYTES, top_n
 from .ratings import as_rating_matrix, as_rows
 
@@ -29,6 +31,9 @@ from .ratings import as_rating_matrix, as_rows
 #: error rises twice in a row).
 SHRINKAGE_PATH = tuple(np.geomspace(1.0, 0.02, 14))
 _BIAS_SWEEPS = 10
+_PATH_TOL_FACTOR = 10.0
+#: Dense blocks up to this many entries are multiplied with one BLAS thread.
+_ONE_THREAD_ELEMENTS = 1 << 20
 
 
 class SoftImpute:
@@ -107,6 +112,10 @@ class SoftImpute:
         M = as_rating_matrix(R)
         k = check_rank(self.k, "k", *M.shape)
         rng = check_random_state(self.rng)
+        with _blas_threads(M.shape, k + self.oversample):
+            return self._fit(M, k, rng)
+
+    def _fit(self, M, k, rng):
         warm = None
         if self.shrinkage is None:
             lam, warm, self.validation_path_ = self._choose_shrinkage(M, k, rng)
@@ -116,7 +125,7 @@ class SoftImpute:
         X = _residual(M, mu, bu, bi)
         if warm is None:
             warm = _cold_start(X, k, self.oversample, self.sketch, rng)
-        U, d, V, self.n_iter_ = self._soft_impute(X, lam, warm, rng)
+        (U, d, V, _), self.n_iter_ = self._soft_impute(_Residuals(X), lam, warm, rng)
         self.shrinkage_ = float(lam)
         self.global_mean_, self.user_bias_, self.item_bias_ = mu, bu, bi
         self.user_factors_ = np.ascontiguousarray(U * d)
@@ -138,11 +147,13 @@ class SoftImpute:
         lo, hi = float(train.data.min()), float(train.data.max())
         state = _cold_start(X, k, self.oversample, self.sketch, rng)
         top = float(state[1][0]) if len(state[1]) else 1.0
+        R = _Residuals(X)
         path, best, rises = [], (np.inf, None, None), 0
         for frac in SHRINKAGE_PATH:
             lam = frac * top
-            U, d, V, _ = self._soft_impute(X, lam, state, rng, warn=False)
-            state = (U, d, V)
+            state, _ = self._soft_impute(R, lam, state, rng, warn=False,
+                                          tol=self.tol * _PATH_TOL_FACTOR)
+            U, d, V, _ = state
             pred = base + observed_values(valid, U * d, V)
             err = float(np.sqrt(np.mean((valid.data - np.clip(pred, lo, hi)) ** 2)))
             path.append((lam, err))
@@ -154,26 +165,30 @@ class SoftImpute:
                     break
         return best[1], best[2], path
 
-    def _soft_impute(self, X, lam, start, rng, warn=True):
-        """Soft-impute iterations on the residual matrix X from factors ``start``."""
-        U, d, V = start
+    def _soft_impute(self, R, lam, start, rng, warn=True, tol=None):
+        """Soft-impute iterations on the residuals ``R`` (a :class:`_Residuals`) from the
+        factors ``start``; returns the final factors and the iteration count."""
+        tol = self.tol if tol is None else tol
+        U, d, V, basis = start
         # a cold start's singular values are not shrunk yet: that is soft-impute's first step
-        d = (d if _is_shrunk(start) else np.maximum(d - lam, 0)).astype(X.dtype)
+        d = (d if _is_shrunk(start) else np.maximum(d - lam, 0)).astype(R.dtype)
+        if basis is None:
+            basis = _with_random_columns(V, self.oversample, rng)
         converged = False
         for it in range(1, self.max_iter + 1):  # noqa: B007 (the count is returned)
-            op = SparsePlusLowRank(_with_data(X, X.data - observed_values(X, U * d, V)), U, d, V)
-            U_new, s, V_new = _warm_svd(op, V, self.oversample, self.power_iters, rng)
-            d_new = np.maximum(s - lam, 0).astype(X.dtype)
+            U_new, s, V_new, basis = _warm_svd(R.operator(U, d, V), basis, len(d),
+                                               self.power_iters)
+            d_new = np.maximum(s - lam, 0).astype(R.dtype)
             change = _relative_change(U, d, V, U_new, d_new, V_new)
             U, d, V = U_new, d_new, V_new
-            if change < self.tol:
+            if change < tol:
                 converged = True
                 break
         if warn and not converged:
             warnings.warn(f"SoftImpute stopped after max_iter={self.max_iter} iterations with "
-                          f"relative change {change:.2e} > tol={self.tol:g}", AccuracyWarning,
+                          f"relative change {change:.2e} > tol={tol:g}", AccuracyWarning,
                           stacklevel=3)
-        return U, d, V, it
+        return _Factors(U, d, V, basis), it
 
     # -- using the model ----------------------------------------------------------------------
     @property
@@ -248,6 +263,15 @@ class SoftImpute:
 
 
 # -- pieces ---------------------------------------------------------------------------------
+def _blas_threads(shape, width):
+    """One BLAS thread while the dense blocks (max(m, n) x width) are small: their products
+    take tens of microseconds, less than waking BLAS threads, and on a loaded machine
+    multithreaded BLAS made the 100k-sized fit ~60x slower (49 s against 0.8 s)."""
+    if max(shape) * width <= _ONE_THREAD_ELEMENTS:
+        return one_blas_thread()
+    return contextlib.nullcontext()
+
+
 def _biases(M, reg, sweeps=_BIAS_SWEEPS):
     """mu, user and item biases: alternating regularized means of the residuals (ALS on
     ``sum (r - mu - b_u - c_i)^2 + reg (|b|^2 + |c|^2)``). A sweep is two sparse products
@@ -286,14 +310,15 @@ def _subset(M, keep):
     return S
 
 
-def _cold_start(X, k, oversample, sketch, rng):
-    """Top-k SVD of the residual matrix by rsvd: U, s (not shrunk yet), V."""
-    U, s, Vh = rsvd(X, k, oversample=min(oversample, min(X.shape) - k) or None,
-                    sketch=sketch, rng=rng)
-    return _Unshrunk((U, s, np.ascontiguousarray(Vh.T)))
+class _Factors(tuple):
+    """U (m x k), d (k,), V (n x k) and the n x l orthonormal basis that starts the next
+    subspace iteration (None: V plus random columns)."""
+
+    def __new__(cls, U, d, V, basis=None):
+        return super().__new__(cls, (U, d, V, basis))
 
 
-class _Unshrunk(tuple):
+class _Unshrunk(_Factors):
     """Factors whose singular values are not yet soft-thresholded."""
 
 
@@ -301,18 +326,50 @@ def _is_shrunk(start):
     return not isinstance(start, _Unshrunk)
 
 
-def _warm_svd(op, V, oversample, power_iters, rng):
-    """Top-k SVD (k = V.shape[1]) of op by subspace iteration started from V plus
-    ``oversample`` random directions."""
-    m, n = op.shape
-    k = V.shape[1]
+def _cold_start(X, k, oversample, sketch, rng):
+    """Top-k SVD of the residual matrix by rsvd: U, s (not shrunk yet), V."""
+    U, s, Vh = rsvd(X, k, oversample=min(oversample, min(X.shape) - k) or None,
+                    sketch=sketch, rng=rng)
+    return _Unshrunk(U, s, np.ascontiguousarray(Vh.T))
+
+
+class _Residuals:
+    """The residual matrix X (CSR) with its transpose's pattern, so that each step's sparse
+    term ``P_Omega(X - Z)`` and its transpose are built by one gather and multiply as CSR."""
+
+    def __init__(self, X):
+        self.X, self.dtype, self.shape = X, X.dtype, X.shape
+        self._perm, self._t_indices, self._t_indptr = transpose_pattern(X)
+
+    def operator(self, U, d, V):
+        s = self.X.data - observed_values(self.X, U * d, V)
+        ST = sp.csr_matrix((s[self._perm], self._t_indices, self._t_indptr),
+                           shape=self.shape[::-1])
+        return SparsePlusLowRank(_with_data(self.X, s), U, d, V, ST=ST)
+
+
+def _with_random_columns(V, oversample, rng):
+    n, k = V.shape
     extra = min(oversample, n - k)
-    X = V if extra <= 0 else np.hstack([V, rng.standard_normal((n, extra)).astype(V.dtype)])
+    if extra <= 0:
+        return V
+    return np.hstack([V, rng.standard_normal((n, extra)).astype(V.dtype)])
+
+
+def _warm_svd(op, basis, k, power_iters):
+    """Top-k SVD of op by subspace iteration from the n x l block ``basis``; returns U, s, V
+    (k columns) and the l right singular vectors of the iteration's approximation, the basis
+    of the next call (its extra columns keep converging across calls instead of restarting
+    from random)."""
+    X = basis
     for _ in range(power_iters):
         X = cholqr(op.rmatmat(cholqr(op.matmat(X), orthonormal=False)), orthonormal=False)
     Q = cholqr(op.matmat(X))
-    W, s, Zh = np.linalg.svd(op.rmatmat(Q), full_matrices=False)   # A^T Q = W diag(s) Zh
-    return np.ascontiguousarray(Q @ Zh.T[:, :k]), s[:k], np.ascontiguousarray(W[:, :k])
+    W, R = qr_factor(op.rmatmat(Q))                # A^T Q = W R, so A ~ Q R^T W^T
+    Zr, s, Wrh = small_svd(R.T)                    # R^T = Zr diag(s) Wrh
+    U = Q @ Zr[:, :k]
+    V_all = W @ Wrh.T
+    return U, s[:k], np.ascontiguousarray(V_all[:, :k]), V_all
 
 
 def _relative_change(U0, d0, V0, U1, d1, V1):
