@@ -27,11 +27,10 @@ from ._topn import BATCH_BYTES, top_n
 from .ratings import as_rating_matrix, as_rows
 
 #: Shrinkages tried by ``shrinkage=None``, as fractions of the largest singular value of the
-#: residual matrix (a geometric path from heavy to light shrinkage, stopped when the held-out
-#: error rises twice in a row).
-SHRINKAGE_PATH = tuple(np.geomspace(1.0, 0.02, 14))
+#: residual matrix: a geometric path from heavy to light shrinkage (0.74 to 0.02), stopped at
+#: the first rise of the held-out error.
+SHRINKAGE_PATH = tuple(0.74 ** np.arange(1, 14))
 _BIAS_SWEEPS = 10
-_PATH_TOL_FACTOR = 10.0
 #: Dense blocks up to this many entries are multiplied with one BLAS thread.
 _ONE_THREAD_ELEMENTS = 1 << 20
 
@@ -46,7 +45,11 @@ class SoftImpute:
     shrinkage : float, optional
         lambda, the soft threshold on singular values (in rating units). None: chosen on an
         internal random hold-out of ``validation_size`` of the ratings along the path
-        :data:`SHRINKAGE_PATH` (warm-started), then the model is refit on all ratings.
+        :data:`SHRINKAGE_PATH` (warm-started, each value to a tolerance ten times ``tol``,
+        at most 1e-3 unless ``tol`` is larger; stopped at the first rise of the held-out
+        error), then the model is refit on all ratings from the best value's factors, with
+        that value times ``sqrt(1 / (1 - validation_size))`` (the noise's spectral norm grows
+        as the square root of the number of ratings).
     max_iter : int
         Soft-impute iterations (per shrinkage value on the path).
     tol : float
@@ -56,9 +59,10 @@ class SoftImpute:
         same for items.
     power_iters : int
         Power iterations of each warm-started SVD (0: one product with the operator and one
-        with its transpose per iteration).
+        with its transpose per iteration: the start, the previous step's subspace, is
+        already close).
     oversample : int
-        Extra columns of the subspace (10).
+        Extra columns of the subspace (10), carried from step to step.
     sketch : str, Sketcher or callable
         Of the first randomized SVD (passed to :func:`randla.rsvd`).
     validation_size : float
@@ -148,22 +152,22 @@ class SoftImpute:
         state = _cold_start(X, k, self.oversample, self.sketch, rng)
         top = float(state[1][0]) if len(state[1]) else 1.0
         R = _Residuals(X)
-        path, best, rises = [], (np.inf, None, None), 0
+        path, best = [], (np.inf, None, None)
         for frac in SHRINKAGE_PATH:
             lam = frac * top
             state, _ = self._soft_impute(R, lam, state, rng, warn=False,
-                                          tol=self.tol * _PATH_TOL_FACTOR)
+                                          tol=_path_tol(self.tol))
             U, d, V, _ = state
             pred = base + observed_values(valid, U * d, V)
             err = float(np.sqrt(np.mean((valid.data - np.clip(pred, lo, hi)) ** 2)))
             path.append((lam, err))
             if err < best[0]:
-                best, rises = (err, lam, state), 0
+                best = (err, lam, state)
             else:
-                rises += 1
-                if rises == 2:
-                    break
-        return best[1], best[2], path
+                break
+        # the refit sees 1 / (1 - validation_size) times the ratings: the noise's spectral
+        # norm, which lambda must exceed, grows as the square root of that
+        return best[1] * np.sqrt(M.nnz / max(train.nnz, 1)), best[2], path
 
     def _soft_impute(self, R, lam, start, rng, warn=True, tol=None):
         """Soft-impute iterations on the residuals ``R`` (a :class:`_Residuals`) from the
@@ -263,6 +267,14 @@ class SoftImpute:
 
 
 # -- pieces ---------------------------------------------------------------------------------
+def _path_tol(tol):
+    """The tolerance on the shrinkage path: ten times ``tol``, at most 1e-3 unless ``tol`` is
+    looser. The path only ranks shrinkages by held-out error: on the benchmark's synthetic
+    100k- and 1M-sized sets 1e-3 chose the lambda that 1e-4 chose, in 60 and 62 steps instead
+    of 94 and 101; 3e-3 chose a smaller one on the 1M-sized set (RMSE 0.8366, not 0.8322)."""
+    return min(10 * tol, max(tol, 1e-3))
+
+
 def _blas_threads(shape, width):
     """One BLAS thread while the dense blocks (max(m, n) x width) are small: their products
     take tens of microseconds, less than waking BLAS threads, and on a loaded machine
