@@ -21,9 +21,6 @@ PARALLEL_NNZ = 1 << 22
 class SparsePlusLowRank(Operator):
     """S + U diag(d) V^T (S sparse m x n, U m x r, d length r, V n x r) through products.
 
-    ``ST``, S^T as a CSR matrix, may be given to make the products with the transpose row
-    products too (scipy's CSC products scatter their writes and run slower).
-
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
@@ -39,7 +36,7 @@ class SparsePlusLowRank(Operator):
 
     kind = "sparse_plus_low_rank"
 
-    def __init__(self, S, U=None, d=None, V=None, *, ST=None):
+    def __init__(self, S, U=None, d=None, V=None):
         if not sp.issparse(S):
             raise TypeError(f"S must be a scipy.sparse matrix, got {type(S).__name__}")
         S = S.tocsr()
@@ -52,9 +49,6 @@ class SparsePlusLowRank(Operator):
         if self.U.shape != (m, r) or self.V.shape != (n, r):
             raise ValueError(f"U and V must have shapes {(m, r)} and {(n, r)}, got "
                              f"{self.U.shape} and {self.V.shape}")
-        if ST is not None and ST.shape != (n, m):
-            raise ValueError(f"ST must have shape {(n, m)}, got {ST.shape}")
-        self.ST = S.T if ST is None else ST
 
     def matmat(self, X):
         out = np.asarray(self.A @ X)
@@ -63,7 +57,7 @@ class SparsePlusLowRank(Operator):
         return out
 
     def rmatmat(self, Y):
-        out = np.asarray(self.ST @ Y)
+        out = np.asarray(self.A.T @ Y)
         if len(self.d):
             out += self.V @ (self.d[:, None] * (self.U.T @ Y))
         return out
@@ -103,13 +97,122 @@ def observed_values(M, P, Q):
     return out
 
 
-def transpose_pattern(M):
-    """S^T's CSR pattern for the CSR matrix M: ``(perm, indices, indptr)`` with
-    ``csr_matrix((data[perm], indices, indptr), shape=M.shape[::-1]) == csr_matrix((data,
-    M.indices, M.indptr)).T`` for any values ``data`` in M's order."""
-    m, n = M.shape
-    rows = np.repeat(np.arange(m, dtype=M.indices.dtype), np.diff(M.indptr))
-    perm = np.argsort(M.indices, kind="stable")       # by column, rows ascending within
-    indptr = np.zeros(n + 1, dtype=M.indptr.dtype)
-    np.cumsum(np.bincount(M.indices, minlength=n), out=indptr[1:])
-    return perm, rows[perm], indptr
+class SoftImputeOperator(Operator):
+    """``P_Omega(X - Z) + Z`` with Z = U diag(d) V^T and Omega the pattern of the CSR matrix
+    X, through products (soft-impute's filled-in matrix).
+
+    The sparse term's values ``x - z`` at the observed entries are computed inside the first
+    product with the operator (one pass over X instead of three: values, product, and a
+    transpose's copy), then kept (:attr:`sparse_values`); products with the transpose run
+    over X's rows too, scattering into the n x l result.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> rng = np.random.default_rng(0)
+    >>> X = sp.random(30, 20, density=0.3, random_state=0, format="csr")
+    >>> U, V = np.linalg.qr(rng.standard_normal((30, 2)))[0], rng.standard_normal((20, 2))
+    >>> op = SoftImputeOperator(X, U, np.array([2.0, 1.0]), V)
+    >>> Z = U @ np.diag([2.0, 1.0]) @ V.T
+    >>> dense = np.where(X.toarray() != 0, X.toarray() - Z, 0) + Z
+    >>> W = rng.standard_normal((20, 3))
+    >>> bool(np.allclose(op.matmat(W), dense @ W)), bool(np.allclose(op.rmatmat(U), dense.T @ U))
+    (True, True)
+    """
+
+    kind = "soft_impute"
+
+    def __init__(self, X, U, d, V):
+        if not sp.issparse(X) or X.format != "csr":
+            raise TypeError(f"X must be a scipy.sparse CSR matrix, got {type(X).__name__}")
+        super().__init__(X, X.dtype)
+        self.U, self.d, self.V = U, np.asarray(d, dtype=X.dtype), V
+        self._P = np.ascontiguousarray(U * self.d)
+        self.sparse_values = None
+
+    def matmat(self, X):
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        out = np.zeros((self.shape[0], X.shape[1]), dtype=self.dtype)
+        A = self.A
+        if self.sparse_values is None:
+            self.sparse_values = np.empty(A.nnz, dtype=self.dtype)
+            kernel = _residual_matmat_parallel if A.nnz >= PARALLEL_NNZ else _residual_matmat
+            kernel(A.indptr, A.indices, A.data, self._P, np.ascontiguousarray(self.V), X,
+                   self.sparse_values, out)
+        else:
+            kernel = _csr_matmat_parallel if A.nnz >= PARALLEL_NNZ else _csr_matmat
+            kernel(A.indptr, A.indices, self.sparse_values, X, out)
+        if len(self.d):
+            out += self._P @ (self.V.T @ X)
+        return out
+
+    def rmatmat(self, Y):
+        if self.sparse_values is None:
+            self.sparse_values = self.A.data - observed_values(self.A, self._P, self.V)
+        Y = np.ascontiguousarray(Y, dtype=self.dtype)
+        out = np.zeros((self.shape[1], Y.shape[1]), dtype=self.dtype)
+        _csr_rmatmat(self.A.indptr, self.A.indices, self.sparse_values, Y, out)
+        if len(self.d):
+            out += self.V @ (self._P.T @ Y)
+        return out
+
+
+@njit(fastmath=True, cache=True)
+def _residual_matmat(indptr, indices, x, P, Q, X, s, out):
+    """s = x - (P Q^T) at the stored entries, out = S X: one pass over the rows."""
+    for r in range(len(indptr) - 1):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            acc = 0.0
+            for j in range(P.shape[1]):
+                acc += P[r, j] * Q[c, j]
+            v = x[p] - acc
+            s[p] = v
+            for j in range(X.shape[1]):
+                out[r, j] += v * X[c, j]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _residual_matmat_parallel(indptr, indices, x, P, Q, X, s, out):
+    for r in prange(len(indptr) - 1):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            acc = 0.0
+            for j in range(P.shape[1]):
+                acc += P[r, j] * Q[c, j]
+            v = x[p] - acc
+            s[p] = v
+            for j in range(X.shape[1]):
+                out[r, j] += v * X[c, j]
+
+
+@njit(fastmath=True, cache=True)
+def _csr_matmat(indptr, indices, s, X, out):
+    for r in range(len(indptr) - 1):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            v = s[p]
+            for j in range(X.shape[1]):
+                out[r, j] += v * X[c, j]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _csr_matmat_parallel(indptr, indices, s, X, out):
+    for r in prange(len(indptr) - 1):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            v = s[p]
+            for j in range(X.shape[1]):
+                out[r, j] += v * X[c, j]
+
+
+@njit(fastmath=True, cache=True)
+def _csr_rmatmat(indptr, indices, s, Y, out):
+    """out = S^T Y for S = CSR(s, indices, indptr): row by row, scattering into out's rows
+    (serial: two rows may share a column)."""
+    for r in range(len(indptr) - 1):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            v = s[p]
+            for j in range(Y.shape[1]):
+                out[c, j] += v * Y[r, j]

@@ -22,7 +22,7 @@ from .._linalg import cholqr, qr_factor, small_svd
 from .._validation import check_positive_int, check_random_state, check_rank, check_real, check_unit_interval
 from ..exceptions import AccuracyWarning
 from ..lowrank import rsvd
-from ._operators import SparsePlusLowRank, observed_values, transpose_pattern
+from ._operators import SoftImputeOperator, observed_values
 from ._topn import BATCH_BYTES, top_n
 from .ratings import as_rating_matrix, as_rows
 
@@ -129,7 +129,7 @@ class SoftImpute:
         X = _residual(M, mu, bu, bi)
         if warm is None:
             warm = _cold_start(X, k, self.oversample, self.sketch, rng)
-        (U, d, V, _), self.n_iter_ = self._soft_impute(_Residuals(X), lam, warm, rng)
+        (U, d, V, _), self.n_iter_ = self._soft_impute(X, lam, warm, rng)
         self.shrinkage_ = float(lam)
         self.global_mean_, self.user_bias_, self.item_bias_ = mu, bu, bi
         self.user_factors_ = np.ascontiguousarray(U * d)
@@ -151,11 +151,10 @@ class SoftImpute:
         lo, hi = float(train.data.min()), float(train.data.max())
         state = _cold_start(X, k, self.oversample, self.sketch, rng)
         top = float(state[1][0]) if len(state[1]) else 1.0
-        R = _Residuals(X)
         path, best = [], (np.inf, None, None)
         for frac in SHRINKAGE_PATH:
             lam = frac * top
-            state, _ = self._soft_impute(R, lam, state, rng, warn=False,
+            state, _ = self._soft_impute(X, lam, state, rng, warn=False,
                                           tol=_path_tol(self.tol))
             U, d, V, _ = state
             pred = base + observed_values(valid, U * d, V)
@@ -169,20 +168,20 @@ class SoftImpute:
         # norm, which lambda must exceed, grows as the square root of that
         return best[1] * np.sqrt(M.nnz / max(train.nnz, 1)), best[2], path
 
-    def _soft_impute(self, R, lam, start, rng, warn=True, tol=None):
-        """Soft-impute iterations on the residuals ``R`` (a :class:`_Residuals`) from the
-        factors ``start``; returns the final factors and the iteration count."""
+    def _soft_impute(self, X, lam, start, rng, warn=True, tol=None):
+        """Soft-impute iterations on the residual matrix X (CSR) from the factors ``start``;
+        returns the final factors and the iteration count."""
         tol = self.tol if tol is None else tol
         U, d, V, basis = start
         # a cold start's singular values are not shrunk yet: that is soft-impute's first step
-        d = (d if _is_shrunk(start) else np.maximum(d - lam, 0)).astype(R.dtype)
+        d = (d if _is_shrunk(start) else np.maximum(d - lam, 0)).astype(X.dtype)
         if basis is None:
             basis = _with_random_columns(V, self.oversample, rng)
         converged = False
         for it in range(1, self.max_iter + 1):  # noqa: B007 (the count is returned)
-            U_new, s, V_new, basis = _warm_svd(R.operator(U, d, V), basis, len(d),
+            U_new, s, V_new, basis = _warm_svd(SoftImputeOperator(X, U, d, V), basis, len(d),
                                                self.power_iters)
-            d_new = np.maximum(s - lam, 0).astype(R.dtype)
+            d_new = np.maximum(s - lam, 0).astype(X.dtype)
             change = _relative_change(U, d, V, U_new, d_new, V_new)
             U, d, V = U_new, d_new, V_new
             if change < tol:
@@ -343,21 +342,6 @@ def _cold_start(X, k, oversample, sketch, rng):
     U, s, Vh = rsvd(X, k, oversample=min(oversample, min(X.shape) - k) or None,
                     sketch=sketch, rng=rng)
     return _Unshrunk(U, s, np.ascontiguousarray(Vh.T))
-
-
-class _Residuals:
-    """The residual matrix X (CSR) with its transpose's pattern, so that each step's sparse
-    term ``P_Omega(X - Z)`` and its transpose are built by one gather and multiply as CSR."""
-
-    def __init__(self, X):
-        self.X, self.dtype, self.shape = X, X.dtype, X.shape
-        self._perm, self._t_indices, self._t_indptr = transpose_pattern(X)
-
-    def operator(self, U, d, V):
-        s = self.X.data - observed_values(self.X, U * d, V)
-        ST = sp.csr_matrix((s[self._perm], self._t_indices, self._t_indptr),
-                           shape=self.shape[::-1])
-        return SparsePlusLowRank(_with_data(self.X, s), U, d, V, ST=ST)
 
 
 def _with_random_columns(V, oversample, rng):
