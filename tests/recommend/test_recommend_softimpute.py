@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import randla.recommend._operators as operators
 from randla.exceptions import AccuracyWarning
 from randla.recommend import Ratings, SoftImpute, metrics, synthetic_ratings
-from randla.recommend._operators import SparsePlusLowRank, observed_values
+from randla.recommend._operators import SoftImputeOperator, SparsePlusLowRank, observed_values
+from randla.recommend.softimpute import _warm_svd
 
 
 def dense_biases(D, mask, reg, sweeps=10):
@@ -53,6 +55,53 @@ def test_operator_matches_dense_products():
     vals = observed_values(S, U * d, V)
     np.testing.assert_allclose(vals, ((U * d) @ V.T)[S.nonzero()])
     assert op.shape == (50, 30) and op.dtype == np.float64
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_soft_impute_operator_matches_dense_products(monkeypatch, dtype, parallel):
+    """P_Omega(X - Z) + Z against the dense matrix, either product first, the serial and the
+    parallel kernels."""
+    monkeypatch.setattr(operators, "PARALLEL_NNZ", 0 if parallel else 1 << 60)
+    rng = np.random.default_rng(2)
+    X = sp.random(40, 25, density=0.3, random_state=2, format="csr", dtype=dtype)
+    U, V, d = rng.standard_normal((40, 3)), rng.standard_normal((25, 3)), rng.random(3)
+    Z = (U * d) @ V.T
+    dense = np.where(X.toarray() != 0, X.toarray() - Z, 0) + Z
+    W, Y = rng.standard_normal((25, 4)), rng.standard_normal((40, 5))
+    rtol = 1e-4 if dtype == np.float32 else 1e-12
+    for first in ("matmat", "rmatmat"):
+        op = SoftImputeOperator(X, U.astype(dtype), d, V.astype(dtype))
+        for name in (first, {"matmat": "rmatmat", "rmatmat": "matmat"}[first]) * 2:
+            got = getattr(op, name)(W if name == "matmat" else Y)
+            ref = dense @ W if name == "matmat" else dense.T @ Y
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * np.abs(ref).max())
+    empty = SoftImputeOperator(X, np.zeros((40, 0), dtype), np.zeros(0), np.zeros((25, 0), dtype))
+    np.testing.assert_allclose(empty.matmat(W), X.toarray() @ W, rtol=rtol, atol=rtol)
+
+
+def test_warm_svd_is_a_subspace_iteration_that_carries_its_basis():
+    """From the previous step's basis, each call is one step of subspace iteration: the top-k
+    triplets it returns converge to the SVD's, and the basis it hands on spans the top
+    right singular subspace (its first k columns are V)."""
+    rng = np.random.default_rng(3)
+    m, n, k, l = 80, 60, 4, 10
+    Uo, _ = np.linalg.qr(rng.standard_normal((m, n)))
+    Vo, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    sv = 0.8 ** np.arange(n)                      # a gap at every index
+    op = SparsePlusLowRank(sp.csr_matrix((Uo * sv) @ Vo.T))
+    basis = np.linalg.qr(rng.standard_normal((n, l)))[0]
+    errors = []
+    for _ in range(30):
+        U, s, V, basis = _warm_svd(op, basis, k, 0)
+        errors.append(np.max(np.abs(s - sv[:k]) / sv[:k]))
+        np.testing.assert_allclose(basis[:, :k], V)
+        np.testing.assert_allclose(basis.T @ basis, np.eye(l), atol=1e-12)
+    assert errors[-1] < 1e-10 < errors[0]
+    np.testing.assert_allclose(np.abs(np.sum(U * Uo[:, :k], 0)), 1, atol=1e-8)
+    # the extra columns converged too: the basis spans the top-l right singular vectors
+    np.testing.assert_allclose(np.linalg.svd(Vo[:, :l].T @ basis)[1], 1, atol=1e-6)
 
 
 @pytest.mark.parametrize("power_iters", [0, 1])
