@@ -127,6 +127,10 @@ class SoftImputeOperator(Operator):
             raise TypeError(f"X must be a scipy.sparse CSR matrix, got {type(X).__name__}")
         super().__init__(X, X.dtype)
         self.U, self.d, self.V = U, np.asarray(d, dtype=X.dtype), V
+        r = len(self.d)
+        if U.shape != (X.shape[0], r) or V.shape != (X.shape[1], r):
+            raise ValueError(f"U and V must have shapes {(X.shape[0], r)} and "
+                             f"{(X.shape[1], r)}, got {U.shape} and {V.shape}")
         self._P = np.ascontiguousarray(U * self.d)
         self.sparse_values = None
 
