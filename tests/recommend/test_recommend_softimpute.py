@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 import randla.recommend._operators as operators
 from randla.exceptions import AccuracyWarning
-from randla.recommend import Ratings, SoftImpute, metrics, synthetic_ratings
+from randla.recommend import Ratings, SoftImpute, metrics, softimpute, synthetic_ratings
 from randla.recommend._operators import SoftImputeOperator, SparsePlusLowRank, observed_values
 from randla.recommend.softimpute import _warm_svd
 
@@ -102,6 +102,24 @@ def test_warm_svd_is_a_subspace_iteration_that_carries_its_basis():
     np.testing.assert_allclose(np.abs(np.sum(U * Uo[:, :k], 0)), 1, atol=1e-8)
     # the extra columns converged too: the basis spans the top-l right singular vectors
     np.testing.assert_allclose(np.linalg.svd(Vo[:, :l].T @ basis)[1], 1, atol=1e-6)
+
+
+class _NoRandom:
+    def __getattr__(self, name):
+        raise AssertionError(f"drew random numbers ({name})")
+
+
+def test_a_warm_start_carries_its_subspace():
+    """Restarting from converged factors (as the path hands them on) converges at once and
+    draws no random numbers: the subspace is carried, not redrawn."""
+    M, D, mask = small_problem(seed=9)
+    model = SoftImpute(6, shrinkage=4.0, tol=1e-12, max_iter=5000, rng=0)
+    X = softimpute._residual(M, *softimpute._biases(M, 10.0))
+    cold = softimpute._cold_start(X, 6, 10, "gaussian", np.random.default_rng(0))
+    state, n_cold = model._soft_impute(X, 4.0, cold, np.random.default_rng(0))
+    again, n_warm = model._soft_impute(X, 4.0, state, _NoRandom())
+    assert n_cold > 20 and n_warm == 1
+    np.testing.assert_allclose(again[1], state[1], rtol=1e-4)
 
 
 @pytest.mark.parametrize("power_iters", [0, 1])
