@@ -11,7 +11,9 @@ scikit-surprise is an optional peer (``pip install scikit-surprise``): its bench
 skipped when it is absent.
 
 Run alone: ``python -m benchmarks.bench_recommend accuracy [100k|1m]`` prints the accuracy
-table (no timings); ``python -m benchmarks.bench_recommend scale`` runs the 25M case in this
+table (no timings); ``python -m benchmarks.bench_recommend fit-time [100k|1m] [--repeat N]``
+times the SoftImpute and surprise fits alternately in one process (medians of N, default 5)
+with both RMSEs; ``python -m benchmarks.bench_recommend scale`` runs the 25M case in this
 process and prints its wall time and peak RSS.
 """
 import multiprocessing
@@ -337,6 +339,39 @@ def accuracy_table(size):
               f"{TopNSurprise.track_precision_surprise_svd(tn, size):.4f}")
 
 
+def fit_times(size, repeat=5):
+    """SoftImpute's and surprise's fit times on the random split, run alternately (a load
+    change hits both), and their RMSEs: ``(softimpute_times, surprise_times, rmse_si,
+    rmse_surprise)``; the surprise entries are None without scikit-surprise."""
+    rp = RatingPrediction()
+    rp.setup(size)
+    softimpute_fit(rp.train)              # Numba's kernels compiled or loaded from the cache
+    si, su, model, algo = [], [], None, None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        model = softimpute_fit(rp.train)
+        si.append(time.perf_counter() - t)
+        if _surprise() is not None:
+            t = time.perf_counter()
+            algo = surprise_svd(rp.train.matrix)
+            su.append(time.perf_counter() - t)
+    rmse_si = metrics.rmse(rp.r, model.predict(rp.rows, rp.cols))
+    rmse_su = None if algo is None else metrics.rmse(rp.r, surprise_predict(algo, rp.rows,
+                                                                            rp.cols))
+    return si, su or None, rmse_si, rmse_su
+
+
+def fit_time_table(size, repeat=5):
+    si, su, rmse_si, rmse_su = fit_times(size, repeat)
+    print(f"{size}: fit times, {repeat} alternating runs (median; all)")
+    print(f"  SoftImpute(k={SOFTIMPUTE_K}) {np.median(si):7.3f} s  RMSE {rmse_si:.4f}  "
+          f"{' '.join(f'{t:.3f}' for t in si)}")
+    if su is not None:
+        print(f"  surprise SVD       {np.median(su):7.3f} s  RMSE {rmse_su:.4f}  "
+              f"{' '.join(f'{t:.3f}' for t in su)}")
+        print(f"  speed-up (surprise / SoftImpute medians) {np.median(su) / np.median(si):.2f}x")
+
+
 def scale():
     """The 25M case: data made in a child process (its memory is not counted), then the work
     here; peak RSS is this process's."""
@@ -364,6 +399,15 @@ if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "accuracy"
     if what == "scale":
         scale()
+    elif what == "fit-time":
+        args = sys.argv[2:]
+        repeat = 5
+        if "--repeat" in args:
+            at = args.index("--repeat")
+            repeat = int(args[at + 1])
+            del args[at:at + 2]
+        for size in (args or ["100k", "1m"]):
+            fit_time_table(size, repeat)
     else:
         for size in (sys.argv[2:] or ["100k", "1m"]):
             accuracy_table(size)

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import randla.recommend._operators as operators
 from randla.exceptions import AccuracyWarning
-from randla.recommend import Ratings, SoftImpute, metrics, synthetic_ratings
-from randla.recommend._operators import SparsePlusLowRank, observed_values
+from randla.recommend import Ratings, SoftImpute, metrics, softimpute, synthetic_ratings
+from randla.recommend._operators import SoftImputeOperator, SparsePlusLowRank, observed_values
+from randla.recommend.softimpute import _warm_svd
 
 
 def dense_biases(D, mask, reg, sweeps=10):
@@ -55,6 +57,71 @@ def test_operator_matches_dense_products():
     assert op.shape == (50, 30) and op.dtype == np.float64
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_soft_impute_operator_matches_dense_products(monkeypatch, dtype, parallel):
+    """P_Omega(X - Z) + Z against the dense matrix, either product first, the serial and the
+    parallel kernels."""
+    monkeypatch.setattr(operators, "PARALLEL_NNZ", 0 if parallel else 1 << 60)
+    rng = np.random.default_rng(2)
+    X = sp.random(40, 25, density=0.3, random_state=2, format="csr", dtype=dtype)
+    U, V, d = rng.standard_normal((40, 3)), rng.standard_normal((25, 3)), rng.random(3)
+    Z = (U * d) @ V.T
+    dense = np.where(X.toarray() != 0, X.toarray() - Z, 0) + Z
+    W, Y = rng.standard_normal((25, 4)), rng.standard_normal((40, 5))
+    rtol = 1e-4 if dtype == np.float32 else 1e-12
+    for first in ("matmat", "rmatmat"):
+        op = SoftImputeOperator(X, U.astype(dtype), d, V.astype(dtype))
+        for name in (first, {"matmat": "rmatmat", "rmatmat": "matmat"}[first]) * 2:
+            got = getattr(op, name)(W if name == "matmat" else Y)
+            ref = dense @ W if name == "matmat" else dense.T @ Y
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * np.abs(ref).max())
+    empty = SoftImputeOperator(X, np.zeros((40, 0), dtype), np.zeros(0), np.zeros((25, 0), dtype))
+    np.testing.assert_allclose(empty.matmat(W), X.toarray() @ W, rtol=rtol, atol=rtol)
+
+
+def test_warm_svd_is_a_subspace_iteration_that_carries_its_basis():
+    """From the previous step's basis, each call is one step of subspace iteration: the top-k
+    triplets it returns converge to the SVD's, and the basis it hands on spans the top
+    right singular subspace (its first k columns are V)."""
+    rng = np.random.default_rng(3)
+    m, n, k, l = 80, 60, 4, 10
+    Uo, _ = np.linalg.qr(rng.standard_normal((m, n)))
+    Vo, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    sv = 0.8 ** np.arange(n)                      # a gap at every index
+    op = SparsePlusLowRank(sp.csr_matrix((Uo * sv) @ Vo.T))
+    basis = np.linalg.qr(rng.standard_normal((n, l)))[0]
+    errors = []
+    for _ in range(30):
+        U, s, V, basis = _warm_svd(op, basis, k, 0)
+        errors.append(np.max(np.abs(s - sv[:k]) / sv[:k]))
+        np.testing.assert_allclose(basis[:, :k], V)
+        np.testing.assert_allclose(basis.T @ basis, np.eye(l), atol=1e-12)
+    assert errors[-1] < 1e-10 < errors[0]
+    np.testing.assert_allclose(np.abs(np.sum(U * Uo[:, :k], 0)), 1, atol=1e-8)
+    # the extra columns converged too: the basis spans the top-l right singular vectors
+    np.testing.assert_allclose(np.linalg.svd(Vo[:, :l].T @ basis)[1], 1, atol=1e-6)
+
+
+class _NoRandom:
+    def __getattr__(self, name):
+        raise AssertionError(f"drew random numbers ({name})")
+
+
+def test_a_warm_start_carries_its_subspace():
+    """Restarting from converged factors (as the path hands them on) converges at once and
+    draws no random numbers: the subspace is carried, not redrawn."""
+    M, D, mask = small_problem(seed=9)
+    model = SoftImpute(6, shrinkage=4.0, tol=1e-12, max_iter=5000, rng=0)
+    X = softimpute._residual(M, *softimpute._biases(M, 10.0))
+    cold = softimpute._cold_start(X, 6, 10, "gaussian", np.random.default_rng(0))
+    state, n_cold = model._soft_impute(X, 4.0, cold, np.random.default_rng(0))
+    again, n_warm = model._soft_impute(X, 4.0, state, _NoRandom())
+    assert n_cold > 20 and n_warm == 1
+    np.testing.assert_allclose(again[1], state[1], rtol=1e-4)
+
+
 @pytest.mark.parametrize("power_iters", [0, 1])
 def test_fixed_shrinkage_matches_dense_soft_impute(power_iters):
     M, D, mask = small_problem()
@@ -78,7 +145,12 @@ def test_chosen_shrinkage_beats_biases_and_is_on_the_path():
     train, test = R.split(0.2, rng=0)
     model = SoftImpute(10, rng=0).fit(train)
     lams, errs = zip(*model.validation_path_)
-    assert model.shrinkage_ == lams[int(np.argmin(errs))]
+    # the refit has 1 / 0.9 times the hold-out fit's ratings: lambda grows by its square root
+    nnz = train.nnz
+    ratio = nnz / (nnz - round(0.1 * nnz))
+    assert model.shrinkage_ == pytest.approx(lams[int(np.argmin(errs))] * np.sqrt(ratio),
+                                             rel=1e-12)
+    assert np.argmin(errs) == len(errs) - 2         # the path stops at the first rise
     rows, cols, r = test.triplets()
     err = metrics.rmse(r, model.predict(rows, cols))
     base = SoftImpute(10, shrinkage=1e9, rng=0).fit(train)     # everything shrunk: biases only
