@@ -4,9 +4,32 @@ and the Philox generator's own rate, and against lightonml 1.4.3's simulated OPU
 Run with asv (``make bench ASV_ARGS="-b bench_opu"``) or as a script, which prints the peer
 comparison as a table (each case in a fresh process, so peak memory is per case)::
 
-    python benchmarks/bench_opu.py              # all cases
+    python benchmarks/bench_opu.py              # all cases but sparse
     python benchmarks/bench_opu.py goal         # n_in = 1e6, d = 1000, batches 1 and 1024
+    python benchmarks/bench_opu.py kernel       # kernel error, ours and lightonml's, same model
     python benchmarks/bench_opu.py sparse       # device-mode error against row density
+
+What the peer rows measure:
+
+* ``VsLightonml.time_*``: ``opu.OPU.transform`` (field, then the 8-bit camera: gain, rounding,
+  clipping, uint8) against lightonml's ``OPU.transform`` with ``simulated=True``, which returns
+  the exact intensities ``|x H|^2`` in float32 (it has no camera model). Ours does the camera's
+  work on top, so the comparison is not in our favour.
+* ``KernelError.track_error_*`` (like with like): the relative Frobenius error of the Gram
+  matrix of random features ``|h.x|^2 / sqrt(D)`` (D = 1000, E|h_ij|^2 = 1) against the kernel
+  ``||x||^2 ||y||^2 + (x.y)^2`` on 32 binary vectors of 64 features, averaged over 32 media
+  (seeds), for ours and lightonml's medium under the same model:
+
+  - ``model="noiseless"``: both exact intensities: ours ``|OPU.field(x)|^2``, lightonml's
+    ``transform(x)`` rescaled to E|h_ij|^2 = 1 (its entries have variance 2 / n_features);
+  - ``model="camera"``: both through the same 8-bit camera (``opu.device.Camera`` at its
+    default gain, 32 counts for a fully lit DMD, so about 16 counts here): ours is
+    ``OPU.transform`` (uint8 counts) decoded to intensities, lightonml's exact intensities go
+    through that camera at the same light level and are decoded the same way.
+
+  The two media are different random matrices of the same distribution, so the rows of a model
+  should agree to within the spread over media (printed by the script); the camera rows show
+  what 8-bit quantization adds to the random-feature error.
 
 lightonml is installed by ``make bench`` with ``--no-deps`` (it pins numexpr 2.7 and uses
 ``np.float``, which the shim below restores).
@@ -22,6 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import opu
+from opu.device import Camera
 from opu.medium import STREAM_REAL, Medium
 from randla.sketch import rng as _rng
 
@@ -127,21 +151,80 @@ class VsLightonml:
     def time_lightonml(self, n_features, batch):
         self.peer.transform(self.X)
 
-    def track_kernel_error_ours(self, n_features, batch):
-        return _kernel_error(lambda X: opu.features(X, D, rng=0))
 
-    def track_kernel_error_lightonml(self, n_features, batch):
-        peer = _lightonml_opu(64, D)
-        return _kernel_error(lambda X: np.asarray(peer.transform(X)) * 64 / 2 / np.sqrt(D))
+# -- kernel error, like with like ------------------------------------------------------------
+#: Features, samples and media of the kernel-error comparison.
+KERNEL_FEATURES, KERNEL_SAMPLES, KERNEL_MEDIA = 64, 32, 32
+MODELS = ("noiseless", "camera")
 
 
-def _kernel_error(featurize):
-    """Relative error of the Gram matrix of |Hx|^2 features against ||x||^2||y||^2 + (x.y)^2
-    on 32 binary vectors of 64 features."""
-    X = _binary(32, 64, seed=5)
-    F = np.asarray(featurize(X), dtype=np.float64)
+def _ours_intensities(X, model, seed):
+    """|h.x|^2 (E|h_ij|^2 = 1) from our simulated OPU: exact, or its camera's uint8 counts
+    decoded (counts / gain is the intensity |field|^2 / n_in)."""
+    dev = opu.OPU(KERNEL_FEATURES, D, seed=seed).fit1d(n_features=KERNEL_FEATURES)
+    scale = dev.n_in / dev.layout.macro     # H_eff sums ``macro`` unit-variance mirrors
+    if model == "noiseless":
+        F = dev.field(X).astype(np.complex128)
+        return (F.real**2 + F.imag**2) / dev.layout.macro
+    return dev.transform(X) / dev.camera.gain * scale
+
+
+def _lightonml_intensities(X, model, seed):
+    """|h.x|^2 (E|h_ij|^2 = 1) from lightonml's simulated OPU (entries of variance
+    2 / n_features), exact, or through our camera at the light level of our OPU."""
+    peer = _lightonml_opu(KERNEL_FEATURES, D)
+    if peer is None:
+        raise NotImplementedError("lightonml is not installed")
+    peer.device.build_random_matrix(KERNEL_FEATURES, D, seed=seed)
+    exact = np.asarray(peer.transform(X), dtype=np.float64) * KERNEL_FEATURES / 2
+    if model == "noiseless":
+        return exact
+    camera = Camera()                       # the camera of opu.OPU, at its defaults
+    counts = camera.expose(exact / KERNEL_FEATURES, np.random.default_rng(seed))
+    return counts / camera.gain * KERNEL_FEATURES
+
+
+def kernel_errors(side, model):
+    """Relative Gram-matrix errors of ``side`` ("ours" or "lightonml") under ``model``, one
+    per medium (seeds 0 .. KERNEL_MEDIA - 1), on the same inputs."""
+    X = _binary(KERNEL_SAMPLES, KERNEL_FEATURES, seed=5)
     K = opu.kernel(X)
-    return float(np.linalg.norm(F @ F.T - K) / np.linalg.norm(K))
+    intensities = _ours_intensities if side == "ours" else _lightonml_intensities
+    errors = []
+    for seed in range(KERNEL_MEDIA):
+        F = intensities(X, model, seed) / np.sqrt(D)
+        errors.append(float(np.linalg.norm(F @ F.T - K) / np.linalg.norm(K)))
+    return np.array(errors)
+
+
+class KernelError:
+    """Kernel error of the random features, ours and lightonml's, under the same model (see the
+    module docstring): mean over the media."""
+
+    params = (list(MODELS),)
+    param_names = ["model"]
+    timeout = 300
+
+    def setup(self, model):
+        if _lightonml_opu(KERNEL_FEATURES, D) is None:
+            raise NotImplementedError("lightonml is not installed")
+
+    def track_error_ours(self, model):
+        return float(kernel_errors("ours", model).mean())
+
+    def track_error_lightonml(self, model):
+        return float(kernel_errors("lightonml", model).mean())
+
+
+def kernel_table():
+    """The kernel-error comparison as rows of markdown: the mean over media and its standard
+    error (the errors of different media vary by ~25%)."""
+    rows = ["| model | ours | lightonml 1.4.3 |", "|---|---|---|"]
+    for model in MODELS:
+        cells = [kernel_errors(side, model) for side in ("ours", "lightonml")]
+        rows.append(f"| {model} | " + " | ".join(
+            f"{e.mean():.5f} +- {e.std(ddof=1) / np.sqrt(len(e)):.5f}" for e in cells) + " |")
+    return rows
 
 
 class RsvdSparse:
@@ -253,7 +336,15 @@ def main(argv):
         res["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         print(json.dumps(res))
         return
-    which = set(argv) or {"goal", "peer", "rsvd"}
+    which = set(argv) or {"goal", "peer", "kernel", "rsvd"}
+    if "kernel" in which:
+        print(f"kernel error, {KERNEL_SAMPLES} binary vectors of {KERNEL_FEATURES} features, "
+              f"D = {D}, {KERNEL_MEDIA} media (mean +- its standard error):")
+        for line in kernel_table():
+            print(line, flush=True)
+        which.discard("kernel")
+        if not which:
+            return
     if "sparse" in which:
         print("| n | density | nnz/row | spread/anchor | blocks | error | densified |")
         for n, dens in ((100_000, (1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.5, 1.0)),

@@ -246,21 +246,32 @@ def graph_report(part, n=10**6, reference=None, seeds=3):
                       f"{est.error / abs(est):.1e}) {sec:.1f} s, peak {mb:.0f} MiB")
 
 
-def logdet_vs_imate_report(repeat=5):
-    """Print the median time (alternating runs) and mean error of randla and imate."""
+def logdet_vs_imate_report(repeat=7):
+    """Print the median wall and CPU times (alternating runs, same process) and the mean error
+    of randla and imate, with the load average before and after: on a shared machine the CPU
+    time (both use all threads) is the steadier measure, the lead's quiet run the reference."""
+    import os
     suite = LogdetVsImate()
     suite.setup("none")
+    for run in (suite._randla, suite._imate):
+        run(0, "none")                                  # compile / load
+    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     for reorth in LogdetVsImate.params[0]:
-        times = {"randla": [], "imate": []}
+        wall = {"randla": [], "imate": []}
+        cpu = {"randla": [], "imate": []}
         for seed in range(repeat):
             for name, run in (("randla", suite._randla), ("imate", suite._imate)):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 run(seed, reorth)
-                times[name].append(time.perf_counter() - t)
-        t_r, t_i = np.median(times["randla"]), np.median(times["imate"])
-        print(f"reorth={reorth}: randla {t_r:.3f} s, imate {t_i:.3f} s (imate/randla "
-              f"{t_i / t_r:.2f}); mean rel. error randla {suite.track_error_randla(reorth):.2e}"
-              f", imate {suite.track_error_imate(reorth):.2e}", flush=True)
+                wall[name].append(time.perf_counter() - t)
+                cpu[name].append(time.process_time() - c)
+        w_r, w_i = np.median(wall["randla"]), np.median(wall["imate"])
+        c_r, c_i = np.median(cpu["randla"]), np.median(cpu["imate"])
+        print(f"reorth={reorth}: wall randla {w_r:.3f} s, imate {w_i:.3f} s (imate/randla "
+              f"{w_i / w_r:.2f}); CPU randla {c_r:.3f} s, imate {c_i:.3f} s ({c_i / c_r:.2f}); "
+              f"mean rel. error randla {suite.track_error_randla(reorth):.2e}, imate "
+              f"{suite.track_error_imate(reorth):.2e}; load average "
+              f"{os.getloadavg()[0]:.2f}", flush=True)
 
 
 if __name__ == "__main__":
