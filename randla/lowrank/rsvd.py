@@ -148,12 +148,13 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normal
         :data:`~randla.lowrank.adaptive.MAX_ADAPTIVE_ITERS` iterations); the count used is in
         ``result.info``. Otherwise :data:`randla.lowrank.DEFAULT_POWER_ITERS` (2).
     power_tol : float, optional
-        Accuracy requested of the adaptive iterations, relative to sigma_(k+1): they stop
-        once no estimated sigma_1..sigma_k changed by more than ``power_tol * sigma_(k+1)``
-        in the last product with A (the per-vector-error test of dashSVD). Default
-        :data:`~randla.lowrank.adaptive.DEFAULT_POWER_TOL` (0.05), which gave spectral errors
-        within 1% of sigma_(k+1) in the benchmarks; smaller is more accurate and slower. Only
-        with ``power_iters=None``.
+        Accuracy requested of the adaptive iterations: a spectral error of about
+        ``(1 + power_tol) * sigma_(k+1)``. They stop when the estimated excess is below it:
+        the largest change of the estimated sigma_1..sigma_k in the last product with A
+        (dashSVD's per-vector error) relative to sigma_(k+1), scaled by how fast the
+        iteration converges (:func:`randla.lowrank.adaptive.error_estimate`). Default
+        :data:`~randla.lowrank.adaptive.DEFAULT_POWER_TOL` (0.01); smaller is more accurate
+        and slower. Only with ``power_iters=None``.
     normalizer : {"auto", "qr", "lu", "cholqr", "none"}
         Normalization between products. "auto": one CholeskyQR pass (shifted when the block is
         ill conditioned) between products, CholeskyQR2 at the end; "qr": Householder QR

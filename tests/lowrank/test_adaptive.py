@@ -26,7 +26,8 @@ def test_default_reaches_the_requested_accuracy(rng, kind):
     assert info.power_iters == (info.passes - 2) / 2
     # the tolerance means what it says: sigma_1..sigma_k within ~power_tol sigma_(k+1)
     assert np.max(np.abs(res.S - s[:k])) <= 2 * randla.lowrank.DEFAULT_POWER_TOL * s[k]
-    assert spectral_error(A, *res) <= 1.02 * s[k]
+    # power_tol is the excess of the spectral error over sigma_(k+1) aimed at
+    assert spectral_error(A, *res) <= (1 + randla.lowrank.DEFAULT_POWER_TOL) * s[k]
     # a fixed count of seven iterations (scikit-learn's default) is not more accurate by much
     ref = randla.rsvd(A, k, power_iters=7, rng=rng)
     assert spectral_error(A, *res) <= 1.01 * spectral_error(A, *ref)
@@ -37,6 +38,50 @@ def test_fewer_passes_on_fast_decay_more_on_slow(rng):
     fast = randla.rsvd(matrix_with_spectrum(m, n, _spectrum("fast", n), rng=rng), k, rng=rng)
     slow = randla.rsvd(matrix_with_spectrum(m, n, _spectrum("sqrt", n), rng=rng), k, rng=rng)
     assert fast.info.passes <= 4 < 6 < slow.info.passes
+
+
+def test_fast_convergence_stops_at_twice_the_tolerance():
+    # e^(-i/8), k = 20, l = 30: convergence ratio ~0.3 per product, where the spectral error's
+    # excess is far below the change of the estimates: the loop stops on a change of up to
+    # 2 tol (one iteration, 4 passes); waiting for a change below tol took 5 passes in half
+    # of these draws, for an excess that was 0 to 4 digits either way
+    s = _spectrum("exp", 200)
+    for seed in range(6):
+        A = matrix_with_spectrum(600, 200, s, rng=seed)
+        res = randla.rsvd(A, 20, rng=seed)
+        assert res.info.passes == 4 and res.info.converged
+        assert spectral_error(A, *res) <= (1 + randla.lowrank.DEFAULT_POWER_TOL) * s[20]
+
+
+def test_error_estimate_scales_the_change_by_the_convergence_ratio():
+    from randla.lowrank.adaptive import error_estimate, rate
+    k, prev = 3, np.array([4.0, 3.0, 2.0, 1.0, 0.5])
+    for tail, alpha in [(0.1, 0.0), (0.9, 0.0), (1.3, 0.5)]:   # r small, near 1, shifted
+        s = np.array([4.0, 3.0, 2.02, 1.0, tail])
+        c = 0.02 / 1.0                                  # |2.02 - 2| / sigma_(k+1)
+        r = rate(s, k, alpha)
+        x = r / (1 - r)
+        assert error_estimate(prev, s, k, alpha) == pytest.approx(c * max(min(x ** 3, max(1, x)), 0.5))
+    # the fast branch: ratio 0.1 / 2.02 gives the floor c / 2, a slow one at least c
+    assert error_estimate(prev, np.array([4.0, 3.0, 2.02, 1.0, 0.1]), k, 0.0) == pytest.approx(0.01)
+    assert error_estimate(prev, np.array([4.0, 3.0, 2.02, 1.0, 1.9]), k, 0.0) > 0.02
+
+
+def test_last_product_allowed_is_in_full_precision(rng):
+    # an iteration that runs to its cap still ends on a float64 product
+    from randla.lowrank.adaptive import _Products
+    A = rng.standard_normal((40, 30))
+    prod = _Products(as_operator(A), as_operator(A.astype(np.float32)), max_passes=6)
+    s, unconverged = np.linspace(3, 1, 10), np.inf
+    for _ in range(4):
+        assert prod.low
+        prod(np.eye(30, 10), adjoint=False)
+        prod.update_precision(s, 5, unconverged, tol=0.01, rate=0.9)
+    assert prod.passes == 4 and prod.low          # the 5th product may still be float32,
+    prod(np.eye(30, 10), adjoint=False)
+    prod.update_precision(s, 5, unconverged, tol=0.01, rate=0.9)
+    assert not prod.low                           # the 6th and last is not
+    assert prod.float32_passes == 5
 
 
 def test_power_tol_trades_passes_for_accuracy(rng):
