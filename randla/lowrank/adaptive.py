@@ -58,7 +58,8 @@ class RSVDInfo(NamedTuple):
     fused out-of-core path counts whole iterations); ``passes``: products with A, or reads of
     A out of core; ``converged``: the adaptive loop met ``power_tol`` (None for a fixed
     count); ``change``: the last estimate of the spectral error's excess over sigma_(k+1),
-    relative to it (:func:`error_estimate`; NaN when not measured); ``shift``: the last dynamic shift alpha (in units of sigma^2);
+    relative to it (:func:`error_estimate`; NaN when not measured); ``shift``: the last
+    dynamic shift alpha (in units of sigma^2);
     ``float32_passes``: products made in float32 (mixed precision).
     """
 
@@ -214,9 +215,10 @@ def adaptive_power_right(op, S, k, tol, max_iters, normalizer):
     """Out of core, A^H A X in one read each: X (n x l) orthonormal spanning the dominant
     right singular space, iterated with dynamic shifts until the Ritz values of A on span X
     (eigenvalues of X^H A^H A X, free from the product) give an :func:`error_estimate`
-    below tol (its change c taken between two reads, a conservative use). Returns ``(X, iterations, change, alpha)``; at most ``max_iters``
-    reads. A change below the rounding level of these Ritz values (u (sigma_1 /
-    sigma_(k+1))^2) counts as converged: more reads could not be told apart."""
+    below tol (its change c taken between two reads, a conservative use). Returns
+    ``(X, iterations, change, alpha)``; at most ``max_iters`` reads. A change below the
+    rounding level of these Ritz values (u (sigma_1 / sigma_(k+1))^2) counts as converged:
+    more reads could not be told apart."""
     X = S.to_dense(S.dtype_for(op.dtype)).T
     X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
     X = final_basis(np.ascontiguousarray(X, dtype=op.dtype), normalizer)
