@@ -37,6 +37,7 @@ TARGETS = {
     "randla/lowrank/qb.py": ["tests/lowrank"],
     "randla/lowrank/rsvd.py": ["tests/lowrank"],
     "randla/lowrank/reigh.py": ["tests/lowrank/test_reigh_and_orth.py"],
+    "randla/lowrank/adaptive.py": ["tests/lowrank/test_adaptive.py", "tests/lowrank/test_rsvd.py"],
     "randla/lowrank/error.py": ["tests/lowrank"],
     "randla/lowrank/sketchy.py": ["tests/lowrank/test_out_of_core.py"],
     "randla/solvers/lstsq.py": ["tests/solvers"],
@@ -47,6 +48,8 @@ TARGETS = {
     "randla/kernel/nystrom.py": ["tests/kernel/test_nystrom.py", "tests/kernel/test_psd_checks.py"],
     "randla/kernel/rpcholesky.py": ["tests/kernel/test_rpcholesky.py",
                                     "tests/kernel/test_psd_checks.py"],
+    "randla/recommend/store.py": ["tests/recommend/test_recommend_store.py"],
+    "randla/recommend/softimpute.py": ["tests/recommend/test_recommend_softimpute.py"],
     "opu/medium.py": ["tests/opu"],
     "opu/linear.py": ["tests/opu"],
 }

@@ -208,3 +208,12 @@ def test_auto_mixed_precision_only_on_dense_input(rng):
     assert auto.info.float32_passes == 0 and forced.info.float32_passes > 0
     dense = randla.rsvd(A.toarray(), 5, rng=0)
     assert dense.info.float32_passes > 0
+
+
+def test_unconverged_loop_stops_at_its_cap(rng):
+    # sigma_k = sigma_(k+1) = ...: no tolerance is met; the loop makes the products it may
+    s = np.maximum(0.9 ** np.arange(100), 0.3)
+    A = matrix_with_spectrum(300, 100, s, rng=rng)
+    res = randla.rsvd(A, 10, power_tol=1e-12, rng=rng)
+    assert res.info.passes == 2 * MAX_ADAPTIVE_ITERS + 2 and not res.info.converged
+    assert spectral_error(A, *res) <= 1.001 * s[10]
