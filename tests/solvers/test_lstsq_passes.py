@@ -1,5 +1,6 @@
 """Passes over A that randla.lstsq saves on a dense A: the fused Numba kernel, the NaN/Inf check
 and the scaling done through the sketch, no separate final pass, a bigger sketch for very tall A."""
+import functools
 import importlib
 import warnings
 
@@ -8,6 +9,8 @@ import pytest
 
 import randla
 from randla.operators import DenseOperator, as_operator
+from randla.sketch.sparse_sign import sparse_sign_pattern
+from randla.solvers import _fused
 from randla.solvers._fused import residual_and_gradient_1
 
 L = importlib.import_module("randla.solvers.lstsq")
@@ -106,3 +109,16 @@ def test_very_tall_a_takes_a_bigger_sketch(rng, m, n, factor):
     assert np.linalg.norm(res.x - ref) <= 1e-9 * np.linalg.norm(ref)
     # other methods keep theirs
     assert randla.lstsq(A, b, method="sap", rng=3).sketch_size == 4 * n + 10
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m, n, d", [(3001, 37, 150), (2000, 300, 2410)])
+def test_sparse_sign_kernel_equals_the_sketch(rng, monkeypatch, dtype, m, n, d):
+    monkeypatch.setattr(_fused, "PATTERN_COLUMNS", 700)   # several pattern blocks
+    A = rng.standard_normal((m, n)).astype(dtype)
+    S = randla.sketch.make("sparse_sign", d, m, rng=4, zeta=4)
+    Y = _fused.sparse_sign_apply(S, A, functools.partial(sparse_sign_pattern, S.seed, d, 4))
+    ref = S @ A
+    assert Y.dtype == ref.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(Y, ref, rtol=0, atol=tol * np.abs(ref).max())
