@@ -68,6 +68,8 @@ class DenseLstsq:
             return randla.lstsq(A, b, method="sap", rng=0).x
         if which == "numpy_gelsd":
             return np.linalg.lstsq(A, b, rcond=None)[0]
+        if which == "scipy_gelsd":
+            return sla.lstsq(A, b, lapack_driver="gelsd", check_finite=False)[0]
         return sla.lstsq(A, b, lapack_driver="gelsy", check_finite=False)[0]
 
     def time_randla(self, shape):
@@ -78,6 +80,9 @@ class DenseLstsq:
 
     def time_numpy_gelsd(self, shape):
         self._solve("numpy_gelsd")
+
+    def time_scipy_gelsd(self, shape):
+        self._solve("scipy_gelsd")
 
     def time_scipy_gelsy(self, shape):
         self._solve("scipy_gelsy")
@@ -191,7 +196,7 @@ def profile(shape=(40000, 1000), repeat=5):
         op = as_operator(A, check_finite_values=False)
         d = L._sketch_factor("iterative_sketching", m, n, 0.0) * n + 10
         S = L._make_sketch(None, d, m, seed_from_rng(0), op)
-        SA = clock("sketch S @ A", lambda: np.asarray(op.sketch_left(S)))
+        SA = clock("sketch S @ A", lambda: L._sketch_dense(S, op))
         op, SA, Bs, *_ = clock("NaN check + scale (from SA)",
                                lambda: L._check_and_balance_from_sketch(op, S, SA, B))
         pre = clock("preconditioner (Gram, Cholesky)",
@@ -223,7 +228,7 @@ def main(which="dense"):
             suite = DenseLstsq()
             suite.setup(shape)
             svd = sla.svd(sla.qr(suite.A, mode="r")[0][: shape[1]], full_matrices=False)
-            for name in ["randla", "randla_sap", "numpy_gelsd", "scipy_gelsy"]:
+            for name in ["randla", "randla_sap", "numpy_gelsd", "scipy_gelsd", "scipy_gelsy"]:
                 t, x = median_time(lambda: suite._solve(name))
                 print(f"dense {shape} {name:12s} {t:8.3f} s  backward error "
                       f"{kw_backward_error(suite.A, suite.b, x, svd):.2e}", flush=True)
