@@ -6,8 +6,12 @@ LAPACK's gelsd; sparse 10^6 x 200 with 3 nonzeros per row to relative residual 1
 faster than scipy's LSQR, plain and with the Jacobi (column-norm) preconditioner, the cheap
 preconditioner a user would try first. Accuracy is tracked beside the times (track_*).
 
-Run alone: ``python -m benchmarks.bench_lstsq [dense|sparse]`` prints medians of 3.
+Run alone: ``python -m benchmarks.bench_lstsq [dense|sparse]`` prints medians of 3;
+``python -m benchmarks.bench_lstsq profile`` the time of each phase of randla's dense path and
+the ratio to scipy's gelsd timed alternately in one process (medians of 5, with the load).
 """
+import importlib
+import os
 import time
 
 import numpy as np
@@ -16,6 +20,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import randla
+from randla._validation import seed_from_rng
+from randla.operators import as_operator
 
 
 def kw_backward_error(A, b, x, svd=None):
@@ -62,6 +68,8 @@ class DenseLstsq:
             return randla.lstsq(A, b, method="sap", rng=0).x
         if which == "numpy_gelsd":
             return np.linalg.lstsq(A, b, rcond=None)[0]
+        if which == "scipy_gelsd":
+            return sla.lstsq(A, b, lapack_driver="gelsd", check_finite=False)[0]
         return sla.lstsq(A, b, lapack_driver="gelsy", check_finite=False)[0]
 
     def time_randla(self, shape):
@@ -72,6 +80,9 @@ class DenseLstsq:
 
     def time_numpy_gelsd(self, shape):
         self._solve("numpy_gelsd")
+
+    def time_scipy_gelsd(self, shape):
+        self._solve("scipy_gelsd")
 
     def time_scipy_gelsy(self, shape):
         self._solve("scipy_gelsy")
@@ -164,13 +175,60 @@ def median_time(fun, repeat=3):
     return float(np.median(times)), out
 
 
+def profile(shape=(40000, 1000), repeat=5):
+    """Where randla.lstsq's time goes on the dense problem (the phases of its default path run
+    one by one), then randla and scipy's gelsd timed alternately in this process: medians of
+    ``repeat``, with the load average (the machine may be shared)."""
+    L = importlib.import_module("randla.solvers.lstsq")
+    A, b = dense_problem(*shape)
+    m, n = shape
+    B = b[:, None]
+    phases = {}
+
+    def clock(name, fun):
+        t0 = time.perf_counter()
+        out = fun()
+        phases.setdefault(name, []).append(time.perf_counter() - t0)
+        return out
+
+    iterations = 0
+    for _ in range(repeat):
+        op = as_operator(A, check_finite_values=False)
+        d = L._sketch_factor("iterative_sketching", m, n, 0.0) * n + 10
+        S = L._make_sketch(None, d, m, seed_from_rng(0), op)
+        SA = clock("sketch S @ A", lambda: L._sketch_dense(S, op))
+        op, SA, Bs, *_ = clock("NaN check + scale (from SA)",
+                               lambda: L._check_and_balance_from_sketch(op, S, SA, B))
+        pre = clock("preconditioner (Gram, Cholesky)",
+                    lambda: L.SketchPreconditioner(SA, S @ Bs, 0.0, cholesky=True))
+        out = clock("iterations", lambda: L._iterative_sketching(
+            op, Bs, pre.sketch_solution, pre, 0.0, None, None, n, d))
+        iterations = out[1] + 1   # passes: the last one's step is not taken
+        clock("one pass (r, A^T r)", lambda: L.residual_and_gradient(op, Bs, out[0]))
+    print(f"dense {shape}, d = {d}, {iterations} passes in the iterations")
+    for name, ts in phases.items():
+        print(f"  {name:32s} {1e3 * np.median(ts):8.1f} ms")
+    ours, theirs = [], []
+    for _ in range(repeat):
+        ours.append(median_time(lambda: randla.lstsq(A, b, rng=0), repeat=1)[0])
+        theirs.append(median_time(lambda: sla.lstsq(A, b, lapack_driver="gelsd",
+                                                    check_finite=False), repeat=1)[0])
+    t_ours, t_theirs = float(np.median(ours)), float(np.median(theirs))
+    print(f"  randla.lstsq {t_ours:.3f} s, scipy gelsd {t_theirs:.3f} s: {t_theirs / t_ours:.2f}x "
+          f"(medians of {repeat}, alternating; load average {os.getloadavg()[0]:.2f})")
+
+
 def main(which="dense"):
+    if which == "profile":
+        for shape in DenseLstsq.params[0]:
+            profile(shape)
+        return
     if which == "dense":
         for shape in DenseLstsq.params[0]:
             suite = DenseLstsq()
             suite.setup(shape)
             svd = sla.svd(sla.qr(suite.A, mode="r")[0][: shape[1]], full_matrices=False)
-            for name in ["randla", "randla_sap", "numpy_gelsd", "scipy_gelsy"]:
+            for name in ["randla", "randla_sap", "numpy_gelsd", "scipy_gelsd", "scipy_gelsy"]:
                 t, x = median_time(lambda: suite._solve(name))
                 print(f"dense {shape} {name:12s} {t:8.3f} s  backward error "
                       f"{kw_backward_error(suite.A, suite.b, x, svd):.2e}", flush=True)

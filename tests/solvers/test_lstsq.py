@@ -291,7 +291,9 @@ def test_momentum_keeps_iterative_sketching_fast(rng):
         m, n = 4000, 40
         A = with_spectrum(rng, m, n, np.logspace(0, -6, n))
         b = A @ rng.standard_normal(n) + 1e-2 * rng.standard_normal(m)
-        its.append(randla.lstsq(A, b, method="iterative_sketching", rng=rng).iterations)
+        # d = 8n + 10 pinned: the default for this tall shape is bigger and needs fewer steps
+        its.append(randla.lstsq(A, b, method="iterative_sketching", sketch_size=330,
+                                rng=rng).iterations)
     assert np.median(its) <= 48, its
 
 

@@ -50,7 +50,8 @@ def test_iterative_sketching_stops_at_lapack_accuracy(rng, cond):
     # residuals agree to the rounding error of forming b - A x (||A|| = 1 here)
     slack = 1e-12 * r_opt + 10 * np.finfo(float).eps * np.linalg.norm(ref)
     assert abs(res.residual_norm - r_opt) <= slack
-    assert res.residual_norm == pytest.approx(np.linalg.norm(b - A @ res.x), rel=1e-12)
+    # the residual of the returned x (computed by another kernel: equal up to rounding)
+    assert abs(res.residual_norm - np.linalg.norm(b - A @ res.x)) <= slack
     assert res.backward_error < 4 * np.finfo(float).eps
     assert np.linalg.norm(res.x - ref) <= 1e-14 * cond**1.5 * np.linalg.norm(ref) + 1e-15
 
