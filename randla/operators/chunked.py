@@ -21,29 +21,29 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
-from .._dask import add, compute, conj_t, dense, offsets, one_blas_thread, sum_in_order
+from .._dask import add, compute, dense, offsets, one_blas_thread, sum_in_order
 from .._linalg import fro_norm
 from .._validation import working_dtype
 from ..io import ArrayRows, as_panels
 from ..sketch.dask import sketch_left_chunk, sketch_right_chunk
-from .base import Operator
+from .base import Operator, dense_matmat, dense_rmatmat
 
 
 # -- chunk kernels (run inside tasks; plain numpy) ---------------------------------------------
 def _matmul(a, x):
-    return dense(a) @ x
+    return dense_matmat(dense(a), x)
 
 
 def _rmatmul(a, y):
-    return conj_t(dense(a)) @ y
+    return dense_rmatmat(dense(a), y)
 
 
 def _gram_panel(x_blocks, keep, *chunks):
     """A_i^H (A_i X) for the row panel A_i = [chunks], without concatenating the panel; with
     keep="product" also A_i X, with keep="r" also the triangular factor of A_i X."""
     chunks = [dense(c) for c in chunks]
-    y = sum(c @ xb for c, xb in zip(chunks, x_blocks))
-    c = np.concatenate([conj_t(c) @ y for c in chunks], axis=0)
+    y = sum(dense_matmat(c, xb) for c, xb in zip(chunks, x_blocks))
+    c = np.concatenate([dense_rmatmat(c, y) for c in chunks], axis=0)
     if keep == "product":
         return c, y
     return (c, _r_factor(y)) if keep == "r" else c
