@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
+from .._numba import parallel_section
 from ..operators import Operator
 
 #: observed_values runs its parallel kernel from this many entries on. Below it a serial
@@ -92,9 +93,19 @@ def observed_values(M, P, Q):
     if P.shape[1] == 0:
         out[:] = 0
         return out
-    kernel = _observed_dot_parallel if M.nnz >= PARALLEL_NNZ else _observed_dot_serial
-    kernel(M.indptr, M.indices, np.ascontiguousarray(P), np.ascontiguousarray(Q), out)
+    _run(_observed_dot_serial, _observed_dot_parallel, M.nnz,
+         M.indptr, M.indices, np.ascontiguousarray(P), np.ascontiguousarray(Q), out)
     return out
+
+
+def _run(serial, parallel, nnz, *args):
+    """The serial kernel below PARALLEL_NNZ entries, else the parallel one, inside
+    parallel_section: two Python threads running parallel kernels at once abort the process
+    under Numba's workqueue threading layer."""
+    if nnz < PARALLEL_NNZ:
+        return serial(*args)
+    with parallel_section():
+        return parallel(*args)
 
 
 class SoftImputeOperator(Operator):
@@ -140,12 +151,11 @@ class SoftImputeOperator(Operator):
         A = self.A
         if self.sparse_values is None:
             self.sparse_values = np.empty(A.nnz, dtype=self.dtype)
-            kernel = _residual_matmat_parallel if A.nnz >= PARALLEL_NNZ else _residual_matmat
-            kernel(A.indptr, A.indices, A.data, self._P, np.ascontiguousarray(self.V), X,
-                   self.sparse_values, out)
+            _run(_residual_matmat, _residual_matmat_parallel, A.nnz, A.indptr, A.indices,
+                 A.data, self._P, np.ascontiguousarray(self.V), X, self.sparse_values, out)
         else:
-            kernel = _csr_matmat_parallel if A.nnz >= PARALLEL_NNZ else _csr_matmat
-            kernel(A.indptr, A.indices, self.sparse_values, X, out)
+            _run(_csr_matmat, _csr_matmat_parallel, A.nnz, A.indptr, A.indices,
+                 self.sparse_values, X, out)
         if len(self.d):
             out += self._P @ (self.V.T @ X)
         return out
