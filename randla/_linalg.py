@@ -8,6 +8,7 @@ that to cond(Y) ~ u^(-1); numerically rank-deficient blocks fall back to Househo
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -26,6 +27,27 @@ _MAX_PASSES = 4
 def householder(Y):
     """Orthonormal Q (m x l) with range(Q) containing range(Y), by Householder QR."""
     return sla.qr(Y, mode="economic", check_finite=False)[0]
+
+
+_blas = {"controller": None}
+#: Largest order of a LAPACK call run on one thread by one_thread_lapack (beyond it the call
+#: itself takes long enough for threads to pay; measured only at 120).
+_ONE_THREAD_ORDER = 512
+
+
+def one_thread_lapack(order):
+    """BLAS limited to one thread around a small (order x order) LAPACK call. numpy and scipy
+    each load their own OpenBLAS; a multithreaded call into scipy's leaves its threads
+    spinning for a while, taking the cores from numpy's next large product (measured here,
+    quiet: a 20000 x 5000 float32 product took 120 ms after a 120 x 120 scipy svdvals or
+    triangular solve, 65 ms after the same call on one thread; rsvd's default on that matrix
+    in float64 went from 1.26 to 0.72 s)."""
+    if order > _ONE_THREAD_ORDER:
+        return contextlib.nullcontext()
+    if _blas["controller"] is None:
+        from threadpoolctl import ThreadpoolController
+        _blas["controller"] = ThreadpoolController().select(user_api="blas")
+    return _blas["controller"].limit(limits=1)
 
 
 def _householder_qr(Y):
@@ -51,12 +73,13 @@ def _cholqr_pass(Y, shift=False):
         # Fukaya et al. (2020): s = 11 (m l + l (l + 1)) u ||Y||_2^2, with ||Y||_F^2 >= ||Y||_2^2.
         s = 11.0 * (m * l + l * (l + 1)) * u * float(np.trace(G).real)
         G[np.diag_indices(l)] += s
-    R = sla.cholesky(G, lower=False, check_finite=False)
-    if not np.all(np.isfinite(R)):
-        raise np.linalg.LinAlgError("Cholesky factor is not finite")
-    # Y @ R^-1 as a GEMM: several times faster than a triangular solve with a tall right-hand
-    # side here, and as accurate for what follows (a second pass cleans up either way).
-    Rinv = sla.solve_triangular(R, np.eye(R.shape[0], dtype=R.dtype), check_finite=False)
+    with one_thread_lapack(G.shape[0]):
+        R = sla.cholesky(G, lower=False, check_finite=False)
+        if not np.all(np.isfinite(R)):
+            raise np.linalg.LinAlgError("Cholesky factor is not finite")
+        # Y @ R^-1 as a GEMM: several times faster than a triangular solve with a tall
+        # right-hand side here, and as accurate for what follows (a second pass cleans up).
+        Rinv = sla.solve_triangular(R, np.eye(R.shape[0], dtype=R.dtype), check_finite=False)
     return Y @ Rinv, R
 
 
@@ -162,10 +185,11 @@ def project_out(W, Q):
 
 
 def small_svd(B):
-    try:
-        return sla.svd(B, full_matrices=False, check_finite=False)
-    except np.linalg.LinAlgError:  # gesdd rarely fails to converge; gesvd is the safe path
-        return sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesvd")
+    with one_thread_lapack(min(B.shape)):
+        try:
+            return sla.svd(B, full_matrices=False, check_finite=False)
+        except np.linalg.LinAlgError:  # gesdd rarely fails to converge; gesvd is the safe path
+            return sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesvd")
 
 
 def fix_signs_by_rows(U, Vh):

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg as sla
 
-from .._linalg import final_basis, householder, qr_factor, small_svd
+from .._linalg import final_basis, householder, one_thread_lapack, qr_factor, small_svd
 
 #: Tolerance of the adaptive power iterations (``power_tol=None``): the spectral error aimed at
 #: is (1 + tol) sigma_(k+1), as estimated by :func:`error_estimate`.
@@ -110,7 +110,10 @@ def _factor(Z, normalizer):
 
 
 def _svdvals(R):
-    return sla.svdvals(R, check_finite=False) if R.size else np.zeros(0)
+    if not R.size:
+        return np.zeros(0)
+    with one_thread_lapack(min(R.shape)):
+        return sla.svdvals(R, check_finite=False)
 
 
 class _Products:
