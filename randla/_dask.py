@@ -68,17 +68,20 @@ def conj_t(a):
 
 
 _blas_lock = threading.Lock()
-_blas_limit = {"depth": 0, "limiter": None}
+_blas_limit = {"depth": 0, "limiter": None, "controller": None}
 
 
 @contextlib.contextmanager
 def one_blas_thread():
     """BLAS limited to one thread. The limit is process-wide: tasks running at the same time
-    share one limiter, and the last to leave restores the threads."""
-    from threadpoolctl import threadpool_limits
+    share one limiter, and the last to leave restores the threads. The BLAS libraries are
+    looked up once (a lookup per call would cost more than the small calls it wraps)."""
     with _blas_lock:
         if _blas_limit["depth"] == 0:
-            _blas_limit["limiter"] = threadpool_limits(limits=1, user_api="blas")
+            if _blas_limit["controller"] is None:
+                from threadpoolctl import ThreadpoolController
+                _blas_limit["controller"] = ThreadpoolController().select(user_api="blas")
+            _blas_limit["limiter"] = _blas_limit["controller"].limit(limits=1)
         _blas_limit["depth"] += 1
     try:
         yield

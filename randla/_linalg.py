@@ -14,6 +14,8 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
+from ._dask import one_blas_thread
+
 NORMALIZERS = ("auto", "qr", "lu", "cholqr", "none")
 #: A float64 sum of squares below this may have lost entries to underflow: rescale.
 _SMALL_SUM_SQ = 1e-200
@@ -29,7 +31,6 @@ def householder(Y):
     return sla.qr(Y, mode="economic", check_finite=False)[0]
 
 
-_blas = {"controller": None}
 #: Largest order of a LAPACK call run on one thread by one_thread_lapack (beyond it the call
 #: itself takes long enough for threads to pay; measured only at 120).
 _ONE_THREAD_ORDER = 512
@@ -42,12 +43,7 @@ def one_thread_lapack(order):
     quiet: a 20000 x 5000 float32 product took 120 ms after a 120 x 120 scipy svdvals or
     triangular solve, 65 ms after the same call on one thread; rsvd's default on that matrix
     in float64 went from 1.26 to 0.72 s)."""
-    if order > _ONE_THREAD_ORDER:
-        return contextlib.nullcontext()
-    if _blas["controller"] is None:
-        from threadpoolctl import ThreadpoolController
-        _blas["controller"] = ThreadpoolController().select(user_api="blas")
-    return _blas["controller"].limit(limits=1)
+    return one_blas_thread() if order <= _ONE_THREAD_ORDER else contextlib.nullcontext()
 
 
 def _householder_qr(Y):
