@@ -46,6 +46,24 @@ def one_thread_lapack(order):
     return one_blas_thread() if order <= _ONE_THREAD_ORDER else contextlib.nullcontext()
 
 
+def dense_matmat(A, X):
+    """A @ X for an ndarray A, in the shape OpenBLAS runs fastest: a C-ordered float64 A
+    transposed, (X^T A^T)^T (20000 x 5000 by 120 columns, quiet: 0.142 s against 0.175 s;
+    float32 runs A @ X faster, 0.065 against 0.076 s)."""
+    if A.dtype == np.float64 and A.flags.c_contiguous:
+        return (X.T @ A.T).T
+    return A @ X
+
+
+def dense_rmatmat(A, Y):
+    """A^H @ Y for an ndarray A as (Y^H A)^H: conjugates the thin Y, never a copy of A, and
+    is the faster shape for a C-ordered A (20000 x 5000 by 120: 0.141 s against 0.182 s for
+    ``A.T @ Y`` in float64, 0.069 against 0.076 s in float32)."""
+    if A.dtype.kind == "c":
+        return (Y.conj().T @ A).conj().T
+    return (Y.T @ A).T
+
+
 def _householder_qr(Y):
     return tuple(sla.qr(Y, mode="economic", check_finite=False))
 

@@ -22,11 +22,11 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._dask import add, compute, dense, offsets, one_blas_thread, sum_in_order
-from .._linalg import fro_norm
+from .._linalg import dense_matmat, dense_rmatmat, fro_norm
 from .._validation import working_dtype
 from ..io import ArrayRows, as_panels
 from ..sketch.dask import sketch_left_chunk, sketch_right_chunk
-from .base import Operator, dense_matmat, dense_rmatmat
+from .base import Operator
 
 
 # -- chunk kernels (run inside tasks; plain numpy) ---------------------------------------------

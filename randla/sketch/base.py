@@ -14,6 +14,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._budget import SKETCH_TILE_BYTES, rows_within
+from .._linalg import dense_matmat
 from .._validation import check_positive_int, seed_from_rng, working_dtype
 from .dask import sketch_dask
 
@@ -162,8 +163,13 @@ class Sketcher(abc.ABC):
 
     def _apply_dense(self, X, dt):
         out_dtype = np.result_type(X.dtype if X.dtype.kind in "fc" else np.float64, dt)
-        Y = np.zeros((self.d, X.shape[1]), dtype=out_dtype)
         w = self.tile_width(np.dtype(dt).itemsize)
+        if w >= self.n and X.dtype == out_dtype:
+            # one tile: no accumulator (fresh memory is slow to fault in), and S A^T (the right
+            # sketch of a C-ordered A) in the shape BLAS runs fastest
+            blk = self._block(0, self.n, dt)
+            return dense_matmat(X.T, blk.T).T if X.T.flags.c_contiguous else blk @ X
+        Y = np.zeros((self.d, X.shape[1]), dtype=out_dtype)
         for i in range(0, self.n, w):
             j = min(self.n, i + w)
             blk = self._block(i, j, dt)
