@@ -28,7 +28,8 @@ import time
 import numpy as np
 
 K, ITERS, SEED = 50, 2, 0
-PASSES = {"read": 1, "read_direct": 1, "randla": ITERS + 1, "randla_lazy": ITERS + 2, "randla1": 1,
+PASSES = {"read": 1, "read_direct": 1, "randla": ITERS + 1, "randla_mixed": ITERS + 1,
+          "randla_adaptive": None, "randla_lazy": ITERS + 2, "randla1": 1,
           "sketchy": 1, "sketchy_sparse": 1, "sklearn": 2 * ITERS + 2, "dask": 2 * ITERS + 2}
 
 
@@ -54,11 +55,17 @@ def run_method(method, path, rows=None):
     if method in ("read", "read_direct"):
         read_file(path, rows * mm.shape[1] * mm.itemsize + mm.offset, direct=method == "read_direct")
         return None
-    if method in ("randla", "randla_lazy", "randla1", "sketchy", "sketchy_sparse"):
+    if method in ("randla", "randla_mixed", "randla_adaptive", "randla_lazy", "randla1",
+                  "sketchy", "sketchy_sparse"):
         import randla
         from randla.io import open_matrix
         direct = {"1": True, "0": False}.get(os.environ.get("RANDLA_BENCH_DIRECT", ""))
         A = open_matrix(path, direct=direct)[:rows]
+        if method == "randla_mixed":   # the power iterations' reads on float32 panels
+            return randla.rsvd(A, K, power_iters=ITERS, mixed_precision=True, rng=SEED,
+                               compute=True)
+        if method == "randla_adaptive":   # the default: accuracy-controlled reads
+            return randla.rsvd(A, K, rng=SEED, compute=True)
         if method == "randla1":   # row panels: A S^T and A^H A S^T in the same read
             return randla.rsvd(A, K, passes=1, rng=SEED, compute=True)
         if method == "sketchy":   # Tropp et al.: range, co-range and core sketches
@@ -122,7 +129,9 @@ def _child(method, path, rows, out):
         np.savez(out, U=res[0], S=res[1], Vh=res[2])
     if os.path.exists(path + ".U.npy"):
         os.remove(path + ".U.npy")
-    print(json.dumps({"time": elapsed}))
+    info = getattr(res, "info", None)
+    reads = {} if info is None else {"passes": info.passes, "float32_passes": info.float32_passes}
+    print(json.dumps({"time": elapsed, **reads}))
 
 
 def measure(method, path, rows=None, cold=False, residual=True):
@@ -148,8 +157,8 @@ def measure(method, path, rows=None, cold=False, residual=True):
         if proc.wait() != 0:
             raise RuntimeError(f"{method} failed")
         result = json.loads(proc.stdout.read().decode().strip().splitlines()[-1])
-        result.update(method=method, rows=rows, cold=cold, rss_anon_peak=anon, rss_peak=hwm,
-                      passes=PASSES[method])
+        result.update(method=method, rows=rows, cold=cold, rss_anon_peak=anon, rss_peak=hwm)
+        result.setdefault("passes", PASSES[method])
         if residual and os.path.exists(out):
             with np.load(out) as f:
                 result["S"] = f["S"][:5].tolist()
@@ -204,7 +213,8 @@ class OutOfCoreSVD:
     """A 20000 x 1000 float64 .npy (160 MB), memory-mapped; k=50, two power iterations."""
 
     timeout = 300
-    params = ["randla", "randla_lazy", "randla1", "sketchy", "sketchy_sparse", "sklearn", "dask"]
+    params = ["randla", "randla_mixed", "randla_adaptive", "randla_lazy", "randla1", "sketchy",
+              "sketchy_sparse", "sklearn", "dask"]
     param_names = ["method"]
 
     def setup_cache(self):

@@ -32,7 +32,14 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg as sla
 
-from .._linalg import final_basis, householder, one_thread_lapack, qr_factor, small_svd
+from .._linalg import (
+    between_products,
+    final_basis,
+    householder,
+    one_thread_lapack,
+    qr_factor,
+    small_svd,
+)
 
 #: Tolerance of the adaptive power iterations (``power_tol=None``): the spectral error aimed at
 #: is (1 + tol) sigma_(k+1), as estimated by :func:`error_estimate`.
@@ -126,13 +133,24 @@ class _Products:
         self.max_passes = max_passes
 
     def __call__(self, X, adjoint):
+        return self._run(lambda op, dtype: op.rmatmat(X.astype(dtype, copy=False)) if adjoint
+                         else op.matmat(X.astype(dtype, copy=False)))
+
+    def sketch(self, sketch_range, S):
+        """The range sketch A S^T, the first product."""
+        return self._run(lambda op, dtype: sketch_range(op, S))
+
+    def _run(self, product):
         self.passes += 1
-        if not self.low:
-            return np.asarray(self.op.rmatmat(X) if adjoint else self.op.matmat(X))
-        self.float32_passes += 1
-        X = X.astype(self.op32.dtype)
-        out = np.asarray(self.op32.rmatmat(X) if adjoint else self.op32.matmat(X))
-        return out.astype(self.op.dtype)
+        if self.low:
+            with np.errstate(over="ignore", invalid="ignore"):   # checked just below
+                out = np.asarray(product(self.op32, self.op32.dtype))
+            if single_result_ok(out):
+                self.float32_passes += 1
+                return out.astype(self.op.dtype)
+            self.low = False   # out of float32's range: this product again, and the rest, in full
+            self.passes += 1
+        return np.asarray(product(self.op, self.op.dtype)).astype(self.op.dtype, copy=False)
 
     def update_precision(self, s, k, change, tol, rate):
         """Leave float32 when its rounding is not far below tol, or when the next change is
@@ -143,9 +161,8 @@ class _Products:
         if self.passes + 1 >= self.max_passes:
             self.low = False
             return
-        ref = s[k] if len(s) > k else s[k - 1]
-        floor = np.finfo(np.float32).eps * s[0] / ref if ref > 0 else np.inf
-        if floor * _F32_MARGIN > tol or (np.isfinite(change) and change * rate <= tol):
+        if (single_floor(s, k) * _F32_MARGIN > tol
+                or (np.isfinite(change) and change * rate <= tol)):
             self.low = False
 
 
@@ -155,9 +172,7 @@ def adaptive_qb_svd(op, S, k, tol, max_iters, normalizer, sketch_range, op32=Non
     Returns ``(U, s, Vh, info)``. At most ``2 * max_iters + 2`` products with A."""
     max_passes = 2 * max_iters + 2
     prod = _Products(op, op32, max_passes)
-    Y = sketch_range(prod.op32 if prod.low else op, S)
-    prod.passes, prod.float32_passes = 1, int(prod.low)
-    Y = Y.astype(op.dtype, copy=False)
+    Y = prod.sketch(sketch_range, S)
     Q = final_basis(Y, normalizer)
     prev, alpha, change = None, 0.0, np.inf
     while True:
@@ -212,22 +227,91 @@ def _check_finite(Z):
         raise ValueError("A produced NaN or Inf in products (check the data or the LinearOperator)")
 
 
-def adaptive_power_right(op, S, k, tol, max_iters, normalizer):
+#: A single-precision result is trusted when finite with its largest entry at least this: A
+#: beyond float32's range (3e38) overflows, and A near its underflow (1e-38) loses digits.
+_F32_TINY = 2.0 ** -80
+
+
+def single_result_ok(Z) -> bool:
+    """Whether a product computed in single precision can be used (else it is redone in full
+    precision, and so is every later one)."""
+    amax = float(np.max(np.abs(Z))) if Z.size else 0.0
+    return np.isfinite(amax) and amax >= _F32_TINY
+
+
+def single_floor(s, k) -> float:
+    """u32 s_1 / s_(k+1): the rounding of a single-precision product relative to the
+    (k+1)-th of the values s it resolves (singular values of A, or the eigenvalues of A^H A
+    for a fused read, whose rounding is relative to sigma_1^2)."""
+    ref = s[k] if len(s) > k else s[-1]
+    return float(np.finfo(np.float32).eps) * float(s[0]) / float(ref) if ref > 0 else np.inf
+
+
+class _Reads:
+    """Fused reads A^H A X of a chunked A (one read each), on single-precision panels while
+    ``low`` is set; counts them."""
+
+    def __init__(self, op, low):
+        self.op, self.low = op, bool(low) and getattr(op, "single_gram", False)
+        self.reads = self.float32_reads = 0
+
+    def __call__(self, X):
+        """(A^H A X in A's precision, whether it was computed in single precision)."""
+        self.reads += 1
+        if self.low:
+            C = self.op.gram_matmat(X, single=True)
+            if single_result_ok(C):
+                self.float32_reads += 1
+                return C.astype(self.op.dtype), True
+            self.low = False   # out of float32's range: this read again, and the rest, in full
+            self.reads += 1
+        C = np.asarray(self.op.gram_matmat(X))
+        _check_finite(C)
+        return C, False
+
+    def keep_single(self, C, k, tol) -> bool:
+        """Whether float32 stays fine after the read that gave C: its rounding, u32 times the
+        spread of A^H A's eigenvalues (the singular values of C), far below tol."""
+        s = np.sqrt(np.clip(np.linalg.eigvalsh(C.conj().T @ C), 0, None))[::-1]
+        self.low = self.low and single_floor(s, k) * _F32_MARGIN <= tol
+        return self.low
+
+
+def mixed_power_right(op, S, k, q, normalizer, tol=DEFAULT_POWER_TOL):
+    """power_right (q fused reads) with reads on single-precision panels while the spread of
+    the spectrum allows it (:meth:`_Reads.keep_single`). A single-precision read found too
+    coarse afterwards is made up by one more read, in full precision, so that the result is
+    as good as q full-precision reads. Returns (X, reads)."""
+    X = S.to_dense(S.dtype_for(op.dtype)).T
+    X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
+    reads = _Reads(op, True)
+    todo = q
+    while todo > 0:
+        C, low = reads(X)
+        todo -= 1
+        if low and not reads.keep_single(C, k, tol):
+            todo += 1
+        X = between_products(C, normalizer)
+    return X, reads
+
+
+def adaptive_power_right(op, S, k, tol, max_iters, normalizer, single=False):
     """Out of core, A^H A X in one read each: X (n x l) orthonormal spanning the dominant
     right singular space, iterated with dynamic shifts until the Ritz values of A on span X
     (eigenvalues of X^H A^H A X, free from the product) give an :func:`error_estimate`
     below tol (its change c taken between two reads, a conservative use). Returns
-    ``(X, iterations, change, alpha)``; at most ``max_iters`` reads. A change below the
-    rounding level of these Ritz values (u (sigma_1 / sigma_(k+1))^2) counts as converged:
-    more reads could not be told apart."""
+    ``(X, reads, change, alpha)`` with ``reads`` a :class:`_Reads`; at most ``max_iters``
+    reads. A change below the rounding level of these Ritz values (u (sigma_1 /
+    sigma_(k+1))^2) counts as converged: more reads could not be told apart. With
+    ``single``, reads run on single-precision panels as products do in memory (see
+    :class:`_Products`): the loop only stops on a full-precision read."""
     X = S.to_dense(S.dtype_for(op.dtype)).T
     X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
     X = final_basis(np.ascontiguousarray(X, dtype=op.dtype), normalizer)
-    prev, alpha, change, used = None, 0.0, np.inf, 0
-    while used < max_iters:
-        used += 1
-        C = np.asarray(op.gram_matmat(X))
-        _check_finite(C)
+    reads = _Reads(op, single)
+    prev, alpha, change = None, 0.0, np.inf
+    while reads.reads < max_iters:
+        C, low = reads(X)
         H = X.conj().T @ C
         lam = np.clip(np.linalg.eigvalsh((H + H.conj().T) / 2)[::-1], 0, None)
         s = np.sqrt(lam)
@@ -237,7 +321,10 @@ def adaptive_power_right(op, S, k, tol, max_iters, normalizer):
         alpha = max(alpha, float(lam[-1]) / 2)
         X = householder(C - alpha * X) if normalizer == "qr" else final_basis(C - alpha * X,
                                                                                 normalizer)
-        if change <= max(tol, noise):
+        if not low and change <= max(tol, noise):
             break
+        if low and (reads.reads + 1 >= max_iters or not reads.keep_single(C, k, tol)
+                    or (np.isfinite(change) and change * rate(s, k, alpha) ** 2 <= tol)):
+            reads.low = False   # the next read can end the loop: in full precision
         prev = s
-    return X, used, float(change), alpha
+    return X, reads, float(change), alpha

@@ -40,6 +40,7 @@ from .adaptive import (
     RSVDInfo,
     adaptive_power_right,
     adaptive_qb_svd,
+    mixed_power_right,
 )
 from .qb import qb_from_right, qb_of, qb_to_tolerance, well_conditioned
 from .range_finder import power_right, sketch_range
@@ -248,7 +249,9 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normal
     plan = plan_rsvd(op, tol=tol, method=method, center=center, passes=passes,
                      power_iters=power_iters, sketch=sketch, lazy_ok=dask_input and not compute)
     power_tol = _check_power_tol(power_tol, plan)
+    mixed_precision = _check_mixed(mixed_precision)
     op32 = _low_precision(op, plan, mixed_precision)
+    single = _single_reads(op, plan, mixed_precision, passes)
     if plan.path == "single_pass":
         result = _single_pass(op, k, min(k + oversample, min(m, n)), normalizer, sketch, rng)
         return _as_requested(SVDResult(*result, info=RSVDInfo(0, 1)), A, dask_input, compute)
@@ -270,8 +273,8 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normal
         S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
         if plan.path == "fused_power":
             adaptive = (power_tol, plan.reads - q) if plan.adaptive else None
-            U, s, Vh, fused = _fused_fixed_rank(op, k, S, q, normalizer, plan.lazy_u, adaptive)
-            info = fused or info
+            U, s, Vh, info = _fused_fixed_rank(op, k, S, q, normalizer, plan.lazy_u, adaptive,
+                                               single)
         elif plan.adaptive:
             U, s, Vh, info = adaptive_qb_svd(op, S, k, power_tol, q, normalizer, sketch_range,
                                              op32)
@@ -300,25 +303,47 @@ def _check_power_tol(power_tol, plan):
     return float(power_tol)
 
 
-def _low_precision(op, plan, mixed_precision):
-    """A float32 (complex64) copy of a float64 (complex128) dense or sparse A for the early
-    products of mixed precision; None when not asked for, or when A is single already."""
+def _check_mixed(mixed_precision):
     if not (isinstance(mixed_precision, (bool, np.bool_)) or mixed_precision == "auto"):
         raise TypeError(f"mixed_precision must be 'auto', True or False, got {mixed_precision!r}")
-    if not mixed_precision:
+    return mixed_precision
+
+
+def _low_precision(op, plan, mixed_precision):
+    """A float32 (complex64) copy of a float64 (complex128) dense or sparse A for the early
+    products of mixed precision; None when not asked for, when A is single already, or out
+    of core (whose reads round panel by panel: :func:`_single_reads`)."""
+    if not mixed_precision or plan.path == "fused_power":
         return None
     if not plan.adaptive or plan.path != "fixed_rank" or op.kind not in ("dense", "sparse"):
         if mixed_precision == "auto":
             return None
         raise ValueError("mixed_precision needs the adaptive iterations (power_iters=None, "
-                         "method='power', no passes or tol) on a dense or sparse A in memory")
+                         "method='power', no passes or tol) on a dense or sparse A in memory, "
+                         "or an out-of-core A (fused reads)")
     if op.dtype.itemsize <= (8 if op.is_complex else 4):
         return None
     if mixed_precision == "auto" and op.kind != "dense":
         # sparse products are bound by reading the indices, which float32 does not shrink:
         # on a 20000 x 5000 sparse matrix (density 1e-3, k = 20) mixed took 1.06 s, not 0.62 s
         return None
-    return as_operator(op.A.astype(np.complex64 if op.is_complex else np.float32))
+    with np.errstate(over="ignore"):   # entries beyond float32's range: products say so
+        A32 = op.A.astype(np.complex64 if op.is_complex else np.float32)
+    return as_operator(A32, check_finite_values=False)
+
+
+def _single_reads(op, plan, mixed_precision, passes):
+    """Whether the fused reads of an out-of-core A run on single-precision panels: with
+    "auto" in the adaptive iterations, with True also for a fixed count (not for a budget of
+    ``passes``: a read found too coarse is made up by one more)."""
+    if not mixed_precision or plan.path != "fused_power":
+        return False
+    if plan.center or not getattr(op, "single_gram", False) or passes is not None:
+        if mixed_precision == "auto":
+            return False
+        raise ValueError("mixed_precision=True out of core needs an uncentered float64 or "
+                         "complex128 A read in row panels, and power_iters rather than passes")
+    return plan.adaptive or mixed_precision is True or mixed_precision is np.True_
 
 
 def _wrap(op, plan):
@@ -353,23 +378,37 @@ def svd_of_qb(Q, B, k):
 
 
 # -- paths -------------------------------------------------------------------------------------
-def _fused_fixed_rank(op, k, S, q, normalizer, lazy, adaptive=None):
+def _fused_fixed_rank(op, k, S, q, normalizer, lazy, adaptive=None, single=False):
     """Top-k SVD of an A whose A^H A X reads A once: q reads for the power iterations, one for
     B (see :func:`~randla.lowrank.qb.qb_from_right`). With ``lazy``, that last read gives the
     triangular factor R of A X (TSQR over row panels) instead of A X itself, and
     U = Q Ub = A (X R^-1 Ub) is returned unevaluated, so no m x l block is ever held (its
     signs: the largest entry of each row of Vh is real positive); when R is ill-conditioned,
     U is computed in memory instead. ``adaptive``: ``(power_tol, reads after the power
-    iterations)`` for accuracy-controlled iterations (at most q). Returns U, s, Vh and an
-    :class:`RSVDInfo` (None for a fixed q)."""
+    iterations)`` for accuracy-controlled iterations (at most q). ``single``: reads on
+    single-precision panels while that is safe (see :mod:`randla.lowrank.adaptive`).
+    Returns U, s, Vh and an :class:`RSVDInfo`."""
     ell = S.shape[0]
-    if adaptive is None:
-        X = power_right(op, S, q, normalizer)
-        info = None   # the plan's count
+    counter = op.A if isinstance(op, CenteredOperator) else op
+    start = getattr(counter, "passes", None)
+    if adaptive is not None:
+        X, reads, change, alpha = adaptive_power_right(op, S, k, adaptive[0], q, normalizer,
+                                                       single)
+        info = RSVDInfo(reads.reads, 0, bool(change <= adaptive[0]), change, alpha,
+                        reads.float32_reads)
+    elif single:
+        X, reads = mixed_power_right(op, S, k, q, normalizer)
+        info = RSVDInfo(reads.reads, 0, float32_passes=reads.float32_reads)
     else:
-        X, used, change, alpha = adaptive_power_right(op, S, k, adaptive[0], q, normalizer)
-        info = RSVDInfo(used, used + adaptive[1], bool(change <= adaptive[0]), change, alpha)
-    return (*_fused_svd(op, k, X, normalizer, lazy, ell), info)
+        X = power_right(op, S, q, normalizer)
+        info = RSVDInfo(q, 0)
+    U, s, Vh = _fused_svd(op, k, X, normalizer, lazy, ell)
+    # the reads made (one more for B when A X is ill-conditioned, or centered), the column
+    # means' read (made before) and the one that will evaluate a lazy U
+    centered = isinstance(op, CenteredOperator)
+    reads = (counter.passes - start + int(centered) if start is not None
+             else info.power_iters + 1 + 2 * int(centered))
+    return U, s, Vh, info._replace(passes=reads + int(lazy))
 
 
 def _fused_svd(op, k, X, normalizer, lazy, ell):

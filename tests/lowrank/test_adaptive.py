@@ -217,3 +217,82 @@ def test_unconverged_loop_stops_at_its_cap(rng):
     res = randla.rsvd(A, 10, power_tol=1e-12, rng=rng)
     assert res.info.passes == 2 * MAX_ADAPTIVE_ITERS + 2 and not res.info.converged
     assert spectral_error(A, *res) <= 1.001 * s[10]
+
+
+# -- mixed precision out of core: reads on single-precision panels ---------------------------
+def _steep(decades, k=20, n=300):
+    """sigma_1 / sigma_(k+1) = 10^decades, then a slow tail."""
+    return np.concatenate([np.logspace(0, -decades, k + 1),
+                           10.0 ** -decades * np.logspace(0, -1, n - k - 1)])
+
+
+@pytest.mark.parametrize("decades", [1, 3, 6, 8])
+def test_out_of_core_mixed_reads_are_as_accurate_as_full_precision(decades):
+    # a float32 read resolves eigenvalues of A^H A down to u32 sigma_1^2: on a steep spectrum
+    # it is made up by one more read in float64, else it stands for a float64 read
+    s = _steep(decades)
+    A = matrix_with_spectrum(2000, 300, s, rng=decades)
+    errs, infos = {}, {}
+    for mixed in (False, True):
+        op = as_operator(da.from_array(A, chunks=(250, 300)))
+        res = randla.rsvd(op, 20, power_iters=2, mixed_precision=mixed, rng=0, compute=True)
+        errs[mixed], infos[mixed] = spectral_error(A, *res) / s[20], res.info
+        assert op.passes == res.info.passes
+    # 3 reads, and one more for B when A X is too ill-conditioned to solve it from them
+    assert infos[False].float32_passes == 0 and infos[False].passes in (3, 4)
+    made_up = int(decades > 1)
+    assert infos[True].float32_passes == 2 - made_up
+    assert infos[True].passes == infos[False].passes + made_up
+    assert errs[True] - 1 <= 1.2 * (errs[False] - 1) + 1e-6
+
+
+def test_out_of_core_adaptive_default_reads_float32_first(rng):
+    s = _spectrum("exp", 150)
+    A = matrix_with_spectrum(1500, 150, s, rng=rng)
+    X = da.from_array(A, chunks=(300, 150))
+    mixed = randla.rsvd(X, 15, rng=1, compute=True)
+    plain = randla.rsvd(X, 15, mixed_precision=False, rng=1, compute=True)
+    assert 0 < mixed.info.float32_passes < mixed.info.passes and plain.info.float32_passes == 0
+    for res in (mixed, plain):
+        assert res.info.converged and spectral_error(A, *res) <= 1.02 * s[15]
+    # the loop ends on float64 reads: the leading singular values to float64 accuracy
+    np.testing.assert_allclose(mixed.S[:3], s[:3], rtol=1e-10)
+
+
+@pytest.mark.parametrize("scale", [1e40, 1e-42])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_mixed_precision_outside_float32_range_runs_in_float64(rng, scale, chunked):
+    # entries beyond float32's range overflow when rounded, entries near its underflow lose
+    # their digits: those products are redone in float64 (not reported as NaN in A)
+    s = _spectrum("exp", 100)
+    A = matrix_with_spectrum(600, 100, s, rng=rng) * scale
+    X = da.from_array(A, chunks=(150, 100)) if chunked else A
+    res = randla.rsvd(X, 10, mixed_precision=True, rng=1, compute=True)
+    plain = randla.rsvd(X, 10, mixed_precision=False, rng=1, compute=True)
+    assert res.info.float32_passes == 0 and res.info.converged
+    assert res.info.passes == plain.info.passes + 1   # the first product, again in float64
+    np.testing.assert_allclose(res.S, plain.S, rtol=1e-12)
+    assert np.max(np.abs(res.S / scale - s[:10])) <= 2 * randla.lowrank.DEFAULT_POWER_TOL * s[10]
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_single_precision_read_rounds_every_column_chunk(rng, scheduler):
+    # each (thread, column of chunks) has its own buffer: a shared one would mix the chunks
+    import dask
+    A = rng.standard_normal((400, 120))
+    op = as_operator(da.from_array(A, chunks=(50, 50)))
+    X = rng.standard_normal((120, 7))
+    with dask.config.set(scheduler=scheduler):
+        C = op.gram_matmat(X, single=True)
+    assert C.dtype == np.float32 and op.passes == 1
+    exact = A.T @ (A @ X)
+    assert np.max(np.abs(C - exact)) <= 1e-5 * np.max(np.abs(exact))
+
+
+def test_out_of_core_mixed_precision_arguments_are_checked(rng):
+    X = da.from_array(rng.standard_normal((300, 40)), chunks=(100, 40))
+    with pytest.raises(ValueError, match="passes"):
+        randla.rsvd(X, 3, passes=3, mixed_precision=True)
+    with pytest.raises(ValueError, match="uncentered"):
+        randla.rsvd(X, 3, power_iters=2, center=True, mixed_precision=True)
+    assert randla.rsvd(X, 3, power_iters=2, rng=0, compute=True).info.float32_passes == 0
