@@ -100,3 +100,19 @@ def test_rank_above_min_shape_is_refused_for_every_input_kind():
             tikhonov(M, b, rank=500)
         with pytest.raises(ValueError, match=r"max_rank must be <= min\(m, n\) = 200"):
             tsvd(M, b, max_rank=500)
+
+
+@pytest.mark.parametrize("last", [1, 2, 3])
+def test_tsvd_gcv_ignores_the_last_few_degrees_of_freedom(rng, last):
+    # near k = m GCV's residual is a handful of noise terms: when the last coefficients of b
+    # happen to be small, ||r_k||^2 / (m - k)^2 there dips below the true minimum (one noise
+    # draw in 20 on deblur(32) picked rank 1023 of 1024)
+    from randla.inverse.regularize import Spectrum, choose_rank
+    m, signal = 400, 30
+    s = np.logspace(0, -10, m)
+    beta = np.concatenate([s[:signal] * rng.uniform(0.5, 1.5, signal), np.zeros(m - signal)])
+    beta += 1e-4 * rng.standard_normal(m)
+    beta[m - last:] = 1e-12                       # the unlucky draw
+    sp = Spectrum(s, beta, 0.0, m, lambda c: c)
+    k, rule = choose_rank(sp, "gcv")
+    assert rule == "gcv" and abs(k - signal) <= 5, k
