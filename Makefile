@@ -37,12 +37,13 @@ test: $(STAMP)
 	$(VENV)/bin/asv check --python=same
 	$(PY) -m pytest -q
 
-# `make bench` records results in .asv/results (history per commit of main); `make bench-quick`
+# `make bench` records results in .asv/results (history per commit of main: asv saves the
+# results of an existing environment only when told the commit); `make bench-quick`
 # runs each benchmark once without recording; `make bench-html` publishes the pages and graphs
 # to .asv/html (view them with `.venv/bin/asv preview`)
 bench: $(VENV)/.bench-installed
 	$(VENV)/bin/asv machine --yes >/dev/null
-	$(VENV)/bin/asv run --python=same --show-stderr $(ASV_ARGS)
+	$(VENV)/bin/asv run --python=same --set-commit-hash $$(git rev-parse HEAD) --show-stderr $(ASV_ARGS)
 
 bench-quick: $(VENV)/.bench-installed
 	$(VENV)/bin/asv machine --yes >/dev/null

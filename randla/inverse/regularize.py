@@ -390,16 +390,19 @@ def choose_rank(sp, rule, noise_level=None, tau=1.0, *, kmax=None):
                   f"to tau * noise_level = {tau * noise_level:.3g}: the noise level is "
                   f"overestimated or the computed rank is too small; using rank {kmax}")
         return k_dp, rule
+    top = kmax
     if rule == "gcv":
+        # ranks leaving fewer than _GCV_MIN_DOF residual components (a quarter of m for
+        # small m) are not searched
+        top = max(1, min(kmax, sp.m - min(_GCV_MIN_DOF, max(1, sp.m // 4))))
         with np.errstate(divide="ignore", invalid="ignore"):
-            g = res2[1:] / np.maximum(sp.m - ks[1:], 0) ** 2
-        g[~np.isfinite(g)] = np.inf  # k = m: GCV is undefined there
-        g[ks[1:] > max(1, sp.m - _GCV_MIN_DOF)] = np.inf
+            g = res2[1:top + 1] / (sp.m - ks[1:top + 1]) ** 2
+        g[~np.isfinite(g)] = np.inf
         k = int(np.argmin(g)) + 1
     else:
         lam = _lcurve_corner(sp, sp.lambda_grid())
         k = max(1, min(kmax, int(np.sum(sp.s >= lam))))
-    edge = k == kmax and kmax > 1
+    edge = k == top and top > 1
     # TSVD moves in whole components: one past the discrepancy rank (a residual below the
     # noise level) already cost up to 4x the best error on shaw (40 draws; the discrepancy
     # rank itself stayed within 2x), so any rank beyond it is undersmoothing

@@ -23,7 +23,10 @@ above sigma_k^2 - alpha, so the convergence ratio sigma_(l+1)^2 / sigma_k^2 drop
 Mixed precision (optional): the products of early iterations run on a float32 copy of a float64
 A. The loop only stops on a float64 candidate compared with the one before it, so float32
 rounding can cost iterations but not accuracy; float32 is left as soon as its rounding
-(u32 sigma_1 / sigma_(k+1)) is not far below tol, or once its candidates agree to tol.
+(u32 sigma_1 / sigma_(k+1)) is not far below tol, or once its candidates agree to tol. Out of
+core the same holds for the fused reads A^H A X, whose rounding is relative to sigma_1^2: each
+row panel is rounded to float32 as it is read (:func:`adaptive_power_right`,
+:func:`mixed_power_right`).
 """
 from __future__ import annotations
 
@@ -65,7 +68,7 @@ class RSVDInfo(NamedTuple):
     count); ``change``: the last estimate of the spectral error's excess over sigma_(k+1),
     relative to it (:func:`error_estimate`; NaN when not measured); ``shift``: the last
     dynamic shift alpha (in units of sigma^2);
-    ``float32_passes``: products made in float32 (mixed precision).
+    ``float32_passes``: products (reads, out of core) made in float32 (mixed precision).
     """
 
     power_iters: float
@@ -129,8 +132,9 @@ class _Products:
 
     def __init__(self, op, op32, max_passes):
         self.op, self.op32, self.low = op, op32, op32 is not None
-        self.passes = self.float32_passes = 0
+        self.passes = self.float32_passes = self.redone = 0
         self.max_passes = max_passes
+        self.last_single = False   # whether the last product ran in float32
 
     def __call__(self, X, adjoint):
         return self._run(lambda op, dtype: op.rmatmat(X.astype(dtype, copy=False)) if adjoint
@@ -142,14 +146,17 @@ class _Products:
 
     def _run(self, product):
         self.passes += 1
+        self.last_single = self.low
         if self.low:
             with np.errstate(over="ignore", invalid="ignore"):   # checked just below
                 out = np.asarray(product(self.op32, self.op32.dtype))
             if single_result_ok(out):
                 self.float32_passes += 1
                 return out.astype(self.op.dtype)
-            self.low = False   # out of float32's range: this product again, and the rest, in full
+            # out of float32's range: this product again, and the rest, in full precision
+            self.low = self.last_single = False
             self.passes += 1
+            self.redone += 1
         return np.asarray(product(self.op, self.op.dtype)).astype(self.op.dtype, copy=False)
 
     def update_precision(self, s, k, change, tol, rate):
@@ -177,8 +184,8 @@ def adaptive_qb_svd(op, S, k, tol, max_iters, normalizer, sketch_range, op32=Non
     prev, alpha, change = None, 0.0, np.inf
     while True:
         # left candidate Q (Q^H A): Z = A^H Q = P R, so Q^H A = R^H P^H
-        low = prod.low
         Z = prod(Q, adjoint=True)
+        low = prod.last_single
         _check_finite(Z)
         P, R = _factor(Z, normalizer)
         s = _svdvals(R)
@@ -191,8 +198,8 @@ def adaptive_qb_svd(op, S, k, tol, max_iters, normalizer, sketch_range, op32=Non
         prev = s
         alpha = max(alpha, float(s[-1]) ** 2 / 2)
         # right candidate (A P) P^H: W = A P = Qw Rw
-        low = prod.low
         W = prod(P, adjoint=False)
+        low = prod.last_single
         _check_finite(W)
         Qw, Rw = _factor(W, normalizer)
         s = _svdvals(Rw)
@@ -217,7 +224,7 @@ def _done(low, change, tol, passes, max_passes):
 
 
 def _info(prod, change, tol, alpha, low):
-    return RSVDInfo(power_iters=(prod.passes - 2) / 2, passes=prod.passes,
+    return RSVDInfo(power_iters=(prod.passes - prod.redone - 2) / 2, passes=prod.passes,
                     converged=bool(change <= tol and not low), change=float(change),
                     shift=float(alpha), float32_passes=prod.float32_passes)
 
@@ -227,9 +234,11 @@ def _check_finite(Z):
         raise ValueError("A produced NaN or Inf in products (check the data or the LinearOperator)")
 
 
-#: A single-precision result is trusted when finite with its largest entry at least this: A
-#: beyond float32's range (3e38) overflows, and A near its underflow (1e-38) loses digits.
-_F32_TINY = 2.0 ** -80
+#: A single-precision result is trusted when finite with its largest entry at least this
+#: (8e-31): A beyond float32's range (3e38) overflows, and a product of an A near its underflow
+#: (1e-38) falls below it, its digits lost. (A fused read A^H A X scales as sigma_1^2: it
+#: stays in float64 for sigma_1 below about 1e-15.)
+_F32_TINY = 2.0 ** -100
 
 
 def single_result_ok(Z) -> bool:
@@ -249,20 +258,22 @@ def single_floor(s, k) -> float:
 
 class _Reads:
     """Fused reads A^H A X of a chunked A (one read each), on single-precision panels while
-    ``low`` is set; counts them."""
+    ``low`` is set. ``products``: the A^H A X obtained; ``reads``: the reads made for them
+    (one more where a single-precision read was out of range and redone)."""
 
     def __init__(self, op, low):
         self.op, self.low = op, bool(low) and getattr(op, "single_gram", False)
-        self.reads = self.float32_reads = 0
+        self.products = self.reads = self.float32_reads = 0
 
     def __call__(self, X):
         """(A^H A X in A's precision, whether it was computed in single precision)."""
+        self.products += 1
         self.reads += 1
         if self.low:
-            C = self.op.gram_matmat(X, single=True)
+            C = np.asarray(self.op.gram_matmat(X, single=True))
             if single_result_ok(C):
                 self.float32_reads += 1
-                return C.astype(self.op.dtype), True
+                return C.astype(self.op.dtype, copy=False), True
             self.low = False   # out of float32's range: this read again, and the rest, in full
             self.reads += 1
         C = np.asarray(self.op.gram_matmat(X))
@@ -279,9 +290,11 @@ class _Reads:
 
 def mixed_power_right(op, S, k, q, normalizer, tol=DEFAULT_POWER_TOL):
     """power_right (q fused reads) with reads on single-precision panels while the spread of
-    the spectrum allows it (:meth:`_Reads.keep_single`). A single-precision read found too
-    coarse afterwards is made up by one more read, in full precision, so that the result is
-    as good as q full-precision reads. Returns (X, reads)."""
+    the spectrum allows it (:meth:`_Reads.keep_single`). When a read shows the spread too
+    wide, every single-precision read made so far is made up by one more read in full
+    precision (the spread measured after the first read, from a random start, can look
+    narrower than it is), so that the result is as good as q full-precision reads.
+    Returns (X, reads)."""
     X = S.to_dense(S.dtype_for(op.dtype)).T
     X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
     reads = _Reads(op, True)
@@ -290,7 +303,7 @@ def mixed_power_right(op, S, k, q, normalizer, tol=DEFAULT_POWER_TOL):
         C, low = reads(X)
         todo -= 1
         if low and not reads.keep_single(C, k, tol):
-            todo += 1
+            todo += reads.float32_reads
         X = between_products(C, normalizer)
     return X, reads
 

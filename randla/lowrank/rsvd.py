@@ -187,14 +187,17 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normal
         when U is returned lazy: evaluating it is the last read; two less with ``center``)
         and to (N - 2) // 2 in memory. Not with ``tol``.
     mixed_precision : {"auto", True, False}
-        Adaptive iterations on float64 (complex128) dense or sparse input in memory: run the
-        early products on a float32 (complex64) copy of A, the last ones in the input
-        precision. Safe by construction: the loop only stops on a full-precision result
-        close to the one before it, and float32 is left as soon as its rounding, u32
-        sigma_1 / sigma_(k+1), is not far below ``power_tol``. Costs a float32 copy of A
-        (half of A's memory: pass False where that matters). "auto" (default): on dense A
-        (sparse products do not get faster in float32); True: also on sparse A, and a
-        ValueError where it cannot apply.
+        Adaptive iterations on float64 (complex128) input: run the early products in float32
+        (complex64), the last ones in the input precision. Safe by construction: the loop
+        only stops on a full-precision result close to the one before it, float32 is left as
+        soon as its rounding, u32 sigma_1 / sigma_(k+1) (squared for the fused reads out of
+        core), is not far below ``power_tol``, and a float32 result out of float32's range
+        is redone in full precision. In memory the products use a float32 copy of A (half
+        of A's memory: pass False where that matters); out of core each row panel is rounded
+        as it is read. "auto" (default): on dense A in memory (sparse products do not get
+        faster in float32) and on row panels out of core; True: also on sparse A, and for a
+        fixed ``power_iters`` out of core, where a float32 read found too coarse afterwards
+        is made up by one more full-precision read; a ValueError where it cannot apply.
     compute : bool
         Only for a dask array A: False (default) returns U as a dask array, evaluated lazily as
         ``A @ W`` chunk by chunk when the matrix is tall (m >= n) and the method the fixed-rank
@@ -272,9 +275,8 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normal
         ell = min(k + oversample, min(m, n))
         S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
         if plan.path == "fused_power":
-            adaptive = (power_tol, plan.reads - q) if plan.adaptive else None
-            U, s, Vh, info = _fused_fixed_rank(op, k, S, q, normalizer, plan.lazy_u, adaptive,
-                                               single)
+            U, s, Vh, info = _fused_fixed_rank(op, k, S, q, normalizer, plan.lazy_u,
+                                               power_tol if plan.adaptive else None, single)
         elif plan.adaptive:
             U, s, Vh, info = adaptive_qb_svd(op, S, k, power_tol, q, normalizer, sketch_range,
                                              op32)
@@ -318,9 +320,10 @@ def _low_precision(op, plan, mixed_precision):
     if not plan.adaptive or plan.path != "fixed_rank" or op.kind not in ("dense", "sparse"):
         if mixed_precision == "auto":
             return None
-        raise ValueError("mixed_precision needs the adaptive iterations (power_iters=None, "
-                         "method='power', no passes or tol) on a dense or sparse A in memory, "
-                         "or an out-of-core A (fused reads)")
+        raise ValueError("mixed_precision=True applies to a float64 or complex128 A: in "
+                         "memory (dense or sparse) with the adaptive iterations "
+                         "(power_iters=None, method='power', no passes or tol), out of core "
+                         "(row panels) with power_iters too")
     if op.dtype.itemsize <= (8 if op.is_complex else 4):
         return None
     if mixed_precision == "auto" and op.kind != "dense":
@@ -378,37 +381,37 @@ def svd_of_qb(Q, B, k):
 
 
 # -- paths -------------------------------------------------------------------------------------
-def _fused_fixed_rank(op, k, S, q, normalizer, lazy, adaptive=None, single=False):
+def _fused_fixed_rank(op, k, S, q, normalizer, lazy, power_tol=None, single=False):
     """Top-k SVD of an A whose A^H A X reads A once: q reads for the power iterations, one for
     B (see :func:`~randla.lowrank.qb.qb_from_right`). With ``lazy``, that last read gives the
     triangular factor R of A X (TSQR over row panels) instead of A X itself, and
     U = Q Ub = A (X R^-1 Ub) is returned unevaluated, so no m x l block is ever held (its
     signs: the largest entry of each row of Vh is real positive); when R is ill-conditioned,
-    U is computed in memory instead. ``adaptive``: ``(power_tol, reads after the power
-    iterations)`` for accuracy-controlled iterations (at most q). ``single``: reads on
+    U is computed in memory instead. ``power_tol``: accuracy-controlled iterations (at most
+    q) to that tolerance, instead of q iterations. ``single``: reads on
     single-precision panels while that is safe (see :mod:`randla.lowrank.adaptive`).
     Returns U, s, Vh and an :class:`RSVDInfo`."""
     ell = S.shape[0]
     counter = op.A if isinstance(op, CenteredOperator) else op
     start = getattr(counter, "passes", None)
-    if adaptive is not None:
-        X, reads, change, alpha = adaptive_power_right(op, S, k, adaptive[0], q, normalizer,
+    if power_tol is not None:
+        X, reads, change, alpha = adaptive_power_right(op, S, k, power_tol, q, normalizer,
                                                        single)
-        info = RSVDInfo(reads.reads, 0, bool(change <= adaptive[0]), change, alpha,
+        info = RSVDInfo(reads.products, 0, bool(change <= power_tol), change, alpha,
                         reads.float32_reads)
     elif single:
         X, reads = mixed_power_right(op, S, k, q, normalizer)
-        info = RSVDInfo(reads.reads, 0, float32_passes=reads.float32_reads)
+        info = RSVDInfo(reads.products, 0, float32_passes=reads.float32_reads)
     else:
         X = power_right(op, S, q, normalizer)
         info = RSVDInfo(q, 0)
     U, s, Vh = _fused_svd(op, k, X, normalizer, lazy, ell)
     # the reads made (one more for B when A X is ill-conditioned, or centered), the column
-    # means' read (made before) and the one that will evaluate a lazy U
+    # means' read (made before) and the one that will evaluate a U still lazy
     centered = isinstance(op, CenteredOperator)
     reads = (counter.passes - start + int(centered) if start is not None
              else info.power_iters + 1 + 2 * int(centered))
-    return U, s, Vh, info._replace(passes=reads + int(lazy))
+    return U, s, Vh, info._replace(passes=reads + int(not isinstance(U, np.ndarray)))
 
 
 def _fused_svd(op, k, X, normalizer, lazy, ell):

@@ -48,6 +48,8 @@ def _gram_panel(x_blocks, keep, rounder, *chunks):
         # a rounding overflow gives Inf, which the caller's check of the result finds
         y = sum(dense_matmat(c, xb) for c, xb in zip(chunks, x_blocks))
         c = np.concatenate([dense_rmatmat(c, y) for c in chunks], axis=0)
+    if rounder is not None:   # the panels' sum in the input precision: the rounding of
+        c = c.astype(rounder.dtype)   # the result then does not grow with their number
     if keep == "product":
         return c, y
     return (c, _r_factor(y)) if keep == "r" else c
@@ -74,23 +76,24 @@ class _Rounder:
     A^H A X with 60 columns: 1.4 s in float64, 1.5-1.9 s with fresh float32 panels, 1.0-1.1 s
     with a reused buffer)."""
 
-    def __init__(self):
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)   # A's (double) precision, in which results are summed
+        self._single = np.complex64 if self.dtype.kind == "c" else np.float32
         self._buffers = {}
 
     def __call__(self, a, slot):
         a = dense(a)
-        dtype = np.complex64 if a.dtype.kind == "c" else np.float32
         key = (threading.get_ident(), slot)
         buf = self._buffers.get(key)
         if buf is None or buf.size < a.size:
-            buf = self._buffers[key] = np.empty(a.size, dtype)
+            buf = self._buffers[key] = np.empty(a.size, self._single)
         out = buf[:a.size].reshape(a.shape)
         with np.errstate(over="ignore"):    # an overflow shows in the result, checked there
             np.copyto(out, a, casting="same_kind")
         return out
 
     def __getstate__(self):   # a worker process starts with no buffers
-        return {"_buffers": {}}
+        return self.__dict__ | {"_buffers": {}}
 
     def __dask_tokenize__(self):
         return ("randla-rounder", id(self))
@@ -208,14 +211,15 @@ class DaskOperator(Operator):
 
     def gram_matmat(self, X, single=False):
         """A^H (A X) in ONE pass: sum over row panels A_i of A_i^H (A_i X). With ``single``
-        (A in double precision), each panel is rounded to single precision and the products
-        run there, about 1.4x faster in memory; the result is single precision, unchecked
-        (NaN or Inf may come from an overflow of the rounding)."""
+        (A in double precision), each panel is rounded to single precision as it is read and
+        its products run there (a read of a 150000 x 5000 file in the page cache with 60
+        columns: 1.0 s against 1.4 s); the panels' results are summed in double precision,
+        unchecked (NaN or Inf may come from an overflow of the rounding)."""
         if not single:
             return self.run(sum_in_order(self._gram_parts(X)))[0]
         X = np.asarray(X).astype(np.complex64 if self.is_complex else np.float32)
         self.passes += 1
-        return compute(sum_in_order(self._gram_parts(X, rounder=_Rounder())))[0]
+        return compute(sum_in_order(self._gram_parts(X, rounder=_Rounder(self.dtype))))[0]
 
     def gram_and_product(self, X):
         """``(A^H (A X), A X)`` in ONE pass: each row panel A_i gives A_i X and then

@@ -166,7 +166,8 @@ class Sketcher(abc.ABC):
         w = self.tile_width(np.dtype(dt).itemsize)
         if w >= self.n and X.dtype == out_dtype:
             # one tile: no accumulator (fresh memory is slow to fault in), and S A^T (the right
-            # sketch of a C-ordered A) in the shape BLAS runs fastest
+            # sketch of a C-ordered A) in the shape dense_matmat picks: (A S^T)^T in float32,
+            # S A^T as it stands in float64 (20000 x 5000, 120 rows: 68 and 148 ms)
             blk = self._block(0, self.n, dt)
             return dense_matmat(X.T, blk.T).T if X.T.flags.c_contiguous else blk @ X
         Y = np.zeros((self.d, X.shape[1]), dtype=out_dtype)

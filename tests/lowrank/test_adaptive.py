@@ -279,14 +279,45 @@ def test_mixed_precision_outside_float32_range_runs_in_float64(rng, scale, chunk
 def test_single_precision_read_rounds_every_column_chunk(rng, scheduler):
     # each (thread, column of chunks) has its own buffer: a shared one would mix the chunks
     import dask
-    A = rng.standard_normal((400, 120))
-    op = as_operator(da.from_array(A, chunks=(50, 50)))
-    X = rng.standard_normal((120, 7))
-    with dask.config.set(scheduler=scheduler):
+    A = rng.standard_normal((20000, 300))
+    op = as_operator(da.from_array(A, chunks=(250, 100)))
+    X = rng.standard_normal((300, 7))
+    with dask.config.set(scheduler=scheduler, num_workers=2):
         C = op.gram_matmat(X, single=True)
-    assert C.dtype == np.float32 and op.passes == 1
+    assert C.dtype == np.float64 and op.passes == 1     # panels summed in float64
     exact = A.T @ (A @ X)
     assert np.max(np.abs(C - exact)) <= 1e-5 * np.max(np.abs(exact))
+
+
+def test_a_product_out_of_float32_range_is_redone_and_reported(rng):
+    # the product that overflowed in float32 is made again in float64, counted as a pass but
+    # not as an iteration, and the loop knows it was a float64 one
+    from randla.lowrank.adaptive import _Products
+    A = rng.standard_normal((300, 40))
+    op = as_operator(A)
+    op32 = as_operator(np.full(A.shape, np.inf, np.float32), check_finite_values=False)
+    prod = _Products(op, op32, 10)
+    X = rng.standard_normal((300, 5))
+    np.testing.assert_allclose(prod(X, adjoint=True), A.T @ X, rtol=1e-12)
+    assert not prod.low and not prod.last_single
+    assert (prod.passes, prod.redone, prod.float32_passes) == (2, 1, 0)
+
+
+@pytest.mark.parametrize("rank", [150, 5])
+def test_out_of_core_reads_are_counted_with_a_lazy_u(rng, monkeypatch, rank):
+    # a lazy U costs one more read, when it is evaluated, and the count includes it; when
+    # A X is rank deficient U is computed in memory instead, and there is no such read
+    from randla.operators import chunked
+    ops, init = [], chunked.DaskOperator.__init__
+    monkeypatch.setattr(chunked.DaskOperator, "__init__",
+                        lambda self, *a, **kw: (init(self, *a, **kw), ops.append(self))[0])
+    s = _steep(1, k=10, n=150)
+    s[rank:] = 0
+    A = matrix_with_spectrum(2000, 150, s, rng=rng)
+    res = randla.rsvd(da.from_array(A, chunks=(250, 150)), 10, power_iters=2, rng=0)
+    lazy = rank > 10    # (a U computed in memory comes back as a dask array too)
+    assert ops[-1].passes == res.info.passes - int(lazy)
+    assert res.info.passes == (4 if lazy else 5)    # 2 + 1 (+ 1 for U, or 2 for Q and B)
 
 
 def test_out_of_core_mixed_precision_arguments_are_checked(rng):
