@@ -1,5 +1,6 @@
-"""Out-of-core SVD of a .npy file: randla (rsvd with fused one-pass power iterations, its lazy-U
-and single-pass variants, and sketchy_svd) against scikit-learn's randomized_svd on the memmap
+"""Out-of-core SVD of a .npy file: randla (rsvd with fused one-pass power iterations, in float64,
+with float32 panels (mixed_precision=True) and adaptive, its lazy-U and single-pass variants,
+and sketchy_svd) against scikit-learn's randomized_svd on the memmap
 and dask's svd_compressed on from_array(memmap), all at k=50 with two power iterations.
 
 asv runs the small suite below (a 160 MB file made in setup_cache). The issue's 5.6 GiB case is
@@ -8,7 +9,8 @@ sampled from /proc::
 
     python benchmarks/bench_outofcore.py make /work/data/big.npy 150000 5000
     python benchmarks/bench_outofcore.py run /work/data/big.npy \
-        --methods read read_direct randla randla_lazy randla1 sketchy sklearn dask \
+        --methods read read_direct randla randla_mixed randla_adaptive randla_lazy randla1 \
+        sketchy sklearn dask \
         [--cold] [--direct on|off] [--rows 50000] [--repeat 3]
 
 ``--cold`` drops the page cache before each method (root only); ``--direct on`` makes every
