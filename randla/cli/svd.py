@@ -379,7 +379,7 @@ def _summary(args, meta):
           f"{args.output}", file=sys.stderr)
     err = meta["error"]
     if err is not None:
-        rel = "" if err["relative_bound"] is None else f" ({err['relative_bound']:.2e} of s_1)"
+        rel = "" if err["relative_bound"] is None else f" ({err['relative_bound']:.3g} times s_1)"
         estimate = "" if err["estimate"] is None else f"; estimate {err['estimate']:.3e}"
         # the bound alone is 10 sqrt(2/pi) times a probe's norm: above s_1 it says little
         loose = (err["estimate"] is None and err["relative_bound"] is not None
