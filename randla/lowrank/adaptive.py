@@ -173,13 +173,18 @@ class _Products:
             self.low = False
 
 
-def adaptive_qb_svd(op, S, k, tol, max_iters, normalizer, sketch_range, op32=None):
+def adaptive_qb_svd(op, S, k, tol, max_iters, normalizer, sketch_range, op32=None,
+                    check_values=None):
     """Top-k SVD of A by accuracy-controlled, dynamically shifted subspace iteration.
 
-    Returns ``(U, s, Vh, info)``. At most ``2 * max_iters + 2`` products with A."""
+    Returns ``(U, s, Vh, info)``. At most ``2 * max_iters + 2`` products with A.
+    ``check_values``: the validation of A's entries, left to this first product (a NaN or Inf
+    anywhere in A reaches the range sketch), called when that is not finite."""
     max_passes = 2 * max_iters + 2
     prod = _Products(op, op32, max_passes)
     Y = prod.sketch(sketch_range, S)
+    if check_values is not None and not np.all(np.isfinite(Y)):
+        check_values()
     Q = final_basis(Y, normalizer)
     prev, alpha, change = None, 0.0, np.inf
     while True:

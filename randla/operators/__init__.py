@@ -7,9 +7,9 @@ Layers: :mod:`~randla.operators.base` (the interface, dense, sparse, adjoint),
 """
 from .base import AdjointOperator, DenseOperator, Operator, SparseOperator
 from .chunked import DaskOperator, file_operator
-from .convert import as_operator
+from .convert import as_operator, check_values
 from .wrappers import CenteredOperator, HermitianOperator, ResidualOperator
 
 __all__ = ["as_operator", "Operator", "DenseOperator", "SparseOperator", "AdjointOperator",
            "CenteredOperator", "ResidualOperator", "HermitianOperator", "DaskOperator",
-           "file_operator"]
+           "file_operator", "check_values"]

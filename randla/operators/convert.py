@@ -37,9 +37,10 @@ def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Oper
         if not A.has_canonical_format:  # duplicate entries: their sum is the entry
             A = A.copy()
             A.sum_duplicates()
+        op = SparseOperator(A, dtype)
         if check_finite_values:
-            check_finite(A, name)
-        return SparseOperator(A, dtype)
+            check_values(op, name)
+        return op
     if isinstance(A, np.matrix):  # matrix semantics (2-D rows, * as product) would leak out
         A = np.asarray(A)
     if not isinstance(A, np.ndarray):
@@ -52,8 +53,21 @@ def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Oper
     dtype = working_dtype(A.dtype, name)
     if A.dtype != dtype:
         A = A.astype(dtype)
-    # A finite sum proves every entry finite in one read without a boolean temporary of A's
-    # size; a non-finite sum (NaN/Inf, or overflow) gets the exact check.
-    if check_finite_values and not np.isfinite(np.sum(A)):
-        check_finite(A, name)
-    return DenseOperator(A, dtype)
+    op = DenseOperator(A, dtype)
+    if check_finite_values:
+        check_values(op, name)
+    return op
+
+
+def check_values(op, name: str = "A") -> None:
+    """The check of :func:`as_operator`, for an array operator made without it: ValueError
+    when A holds NaN or Inf. (Other operators show NaN/Inf in their products.)"""
+    if type(op) is SparseOperator:
+        check_finite(op.A, name)
+    elif type(op) is DenseOperator:
+        # a finite sum proves every entry finite in one read without a boolean temporary of
+        # A's size; a non-finite sum (NaN/Inf, or overflow) gets the exact check
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.sum(op.A)
+        if not np.isfinite(total):
+            check_finite(op.A, name)

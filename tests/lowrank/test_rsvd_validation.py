@@ -81,3 +81,16 @@ def test_estimate_error_names_the_factor_with_nan():
                             rmatvec=lambda y: np.full(20, np.nan), dtype=float)
     with pytest.raises(ValueError, match="A produced NaN"):
         randla.estimate_error(L, U, s, Vh, n_iter=0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("sketch", ["gaussian", "sparse_sign", "srtt"])
+@pytest.mark.parametrize("mixed", [True, False])
+def test_one_bad_entry_is_found_by_the_first_product(rng, bad, sketch, mixed):
+    # the default path has no separate check of A: one NaN/Inf anywhere must still be named
+    A = rng.standard_normal((300, 120))
+    A[rng.integers(300), rng.integers(120)] = bad
+    with pytest.raises(ValueError, match="^A contains NaN or Inf"):
+        randla.rsvd(A, 5, sketch=sketch, mixed_precision=mixed, rng=0)
+    with pytest.raises(ValueError, match="^A contains NaN or Inf"):
+        randla.rsvd(A.T, 5, sketch=sketch, mixed_precision=mixed, rng=0)   # through A^H
