@@ -22,6 +22,11 @@ import scipy.sparse as sp
 
 from randla.testing import matrix_with_spectrum, spectral_error
 
+try:
+    from ._common import cached
+except ImportError:   # run as a script: python benchmarks/bench_lowrank.py
+    from _common import cached
+
 DENSE_SHAPE, DENSE_K = (20000, 5000), 100
 SPARSE_SHAPE, SPARSE_K, SPARSE_DENSITY = (200000, 50000), 50, 1e-4
 PASS_COLUMNS = DENSE_K + 10
@@ -139,7 +144,7 @@ class DenseRSVD:
         return _cached_matrix("dense.npy", "exp")
 
     def setup(self, path, dtype, impl):
-        self.A = np.load(path).astype(dtype, copy=False)
+        self.A = cached((path, dtype), lambda: np.load(path).astype(dtype, copy=False))
 
     def time_rsvd(self, path, dtype, impl):
         self.runs[impl](self.A)

@@ -246,6 +246,18 @@ def test_out_of_core_mixed_reads_are_as_accurate_as_full_precision(decades):
     assert errs[True] - 1 <= 1.2 * (errs[False] - 1) + 1e-6
 
 
+@pytest.mark.parametrize("decades", [1.3, 1.45, 1.6])
+def test_out_of_core_mixed_reads_near_the_spread_limit(rng, decades):
+    # sigma_1 / sigma_(k+1) around 30, where float32 reads stop being kept: kept or made up,
+    # the result is as good as in float64
+    s = _steep(decades)
+    A = matrix_with_spectrum(2000, 300, s, rng=rng)
+    X = da.from_array(A, chunks=(250, 300))
+    errs = [spectral_error(A, *randla.rsvd(X, 20, power_iters=2, mixed_precision=mixed, rng=1,
+                                            compute=True)) / s[20] - 1 for mixed in (False, True)]
+    assert errs[1] <= 1.2 * errs[0] + 1e-6
+
+
 def test_out_of_core_adaptive_default_reads_float32_first(rng):
     s = _spectrum("exp", 150)
     A = matrix_with_spectrum(1500, 150, s, rng=rng)
