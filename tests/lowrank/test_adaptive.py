@@ -339,3 +339,25 @@ def test_out_of_core_mixed_precision_arguments_are_checked(rng):
     with pytest.raises(ValueError, match="uncentered"):
         randla.rsvd(X, 3, power_iters=2, center=True, mixed_precision=True)
     assert randla.rsvd(X, 3, power_iters=2, rng=0, compute=True).info.float32_passes == 0
+
+
+@pytest.mark.parametrize("decades", [1, 8])
+def test_mixed_precision_costs_few_products(rng, decades):
+    # float32 products are kept while the spread allows, and left at once when it does not
+    # (measured, 3 draws each: in memory 4 of 4 products and at most 2 more than float64;
+    # out of core 5 reads with 3 in float32, and 1 more read than float64 at 10^8)
+    k, n = 15, 150
+    s = np.concatenate([np.logspace(0, -decades, k + 1),
+                        10.0 ** -decades * 0.9 ** np.arange(1, n - k)])
+    A = matrix_with_spectrum(500, n, s, rng=rng)
+    X = da.from_array(A, chunks=(100, n))
+    runs = {(where, mixed): randla.rsvd(B, k, mixed_precision=mixed, rng=1, compute=True).info
+            for where, B in (("memory", A), ("disk", X)) for mixed in (True, False)}
+    assert runs["memory", True].passes <= runs["memory", False].passes + 2
+    assert runs["disk", True].passes <= runs["disk", False].passes + 1
+    if decades == 1:     # float32 almost throughout
+        assert runs["memory", True].float32_passes >= runs["memory", True].passes - 1
+        assert runs["disk", True].float32_passes >= runs["disk", True].passes - 2
+    else:                # left after the first product that shows the spread
+        assert runs["memory", True].float32_passes <= 2
+        assert runs["disk", True].float32_passes == 1
