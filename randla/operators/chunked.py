@@ -50,6 +50,8 @@ def _gram_panel(x_blocks, keep, rounder, *chunks):
         c = np.concatenate([dense_rmatmat(c, y) for c in chunks], axis=0)
     if rounder is not None:   # the panels' sum in the input precision: the rounding of
         c = c.astype(rounder.dtype)   # the result then does not grow with their number
+        if not np.all(np.isfinite(c)):   # an overflow: NaN, which sums with no Inf - Inf
+            c[...] = np.nan
     if keep == "product":
         return c, y
     return (c, _r_factor(y)) if keep == "r" else c
