@@ -43,6 +43,7 @@ from .._linalg import (
     qr_factor,
     small_svd,
 )
+from .range_finder import sketch_columns
 
 #: Tolerance of the adaptive power iterations (``power_tol=None``): the spectral error aimed at
 #: is (1 + tol) sigma_(k+1), as estimated by :func:`error_estimate`.
@@ -300,8 +301,7 @@ def mixed_power_right(op, S, k, q, normalizer, tol=DEFAULT_POWER_TOL):
     precision (the spread measured after the first read, from a random start, can look
     narrower than it is), so that the result is as good as q full-precision reads.
     Returns (X, reads)."""
-    X = S.to_dense(S.dtype_for(op.dtype)).T
-    X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
+    X = sketch_columns(op, S)
     reads = _Reads(op, True)
     todo = q
     while todo > 0:
@@ -323,8 +323,7 @@ def adaptive_power_right(op, S, k, tol, max_iters, normalizer, single=False):
     sigma_(k+1))^2) counts as converged: more reads could not be told apart. With
     ``single``, reads run on single-precision panels as products do in memory (see
     :class:`_Products`): the loop only stops on a full-precision read."""
-    X = S.to_dense(S.dtype_for(op.dtype)).T
-    X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
+    X = sketch_columns(op, S)
     X = final_basis(np.ascontiguousarray(X, dtype=op.dtype), normalizer)
     reads = _Reads(op, single)
     prev, alpha, change = None, 0.0, np.inf

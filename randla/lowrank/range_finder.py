@@ -33,10 +33,16 @@ def power(op: Operator, Y, q: int, normalizer: str, against=None) -> np.ndarray:
     return Y
 
 
+def sketch_columns(op: Operator, S) -> np.ndarray:
+    """S^T (n x l) as a dense array, the start of the right-side iterations; real for real A
+    (the real part of a complex sketch is a real sketch of the same family)."""
+    X = S.to_dense(S.dtype_for(op.dtype)).T
+    return np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
+
+
 def power_right(op: Operator, S, q: int, normalizer: str) -> np.ndarray:
     """X (n x l) spanning (A^H A)^q S^T, by fused A^H A products: one read of A each."""
-    X = S.to_dense(S.dtype_for(op.dtype)).T
-    X = np.ascontiguousarray(X.real) if X.dtype.kind == "c" and not op.is_complex else X
+    X = sketch_columns(op, S)
     for _ in range(q):
         X = between_products(np.asarray(op.gram_matmat(X)), normalizer)
     return X
