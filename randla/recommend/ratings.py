@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 
 import numpy as np
 import scipy.sparse as sp
@@ -229,8 +230,9 @@ def load_ratings(path, *, sep=None, header=None, dtype=np.float64, chunk_lines=C
         Field separator; None sniffs it from the first line ("::", tab, ",", ";", "|", else
         whitespace).
     header : bool, optional
-        Whether the first line names the columns; None: it does when its rating field is not
-        a number.
+        Whether the first line names the columns; None: it does when its rating field (the
+        third) does not read as a number. A first line whose rating reads as NaN or Inf is
+        data, and an error.
     dtype : float dtype
         Of the ratings (float32 halves the memory of a large matrix).
     chunk_lines : int
@@ -238,7 +240,11 @@ def load_ratings(path, *, sep=None, header=None, dtype=np.float64, chunk_lines=C
     Returns
     -------
     Ratings
-        Ids are integers when every id in the column is an integer, else strings.
+        The ids of a column (users, items) are int64 when every id in the whole column is
+        written as Python writes an int64 (an optional "-", no "+", no leading zero, e.g.
+        ``7``, ``-12``, ``0``); else every id of the column is the string of the file, without
+        the blanks around it (``"007"`` and ``"7"`` are two items). A UTF-8 byte-order mark
+        is skipped.
 
     Raises
     ------
@@ -273,7 +279,9 @@ def load_ratings(path, *, sep=None, header=None, dtype=np.float64, chunk_lines=C
 def read_chunks(path, *, sep=None, header=None, dtype=np.float64, chunk_lines=CHUNK_LINES):
     """Yield ``(user ids, item ids, ratings)`` of successive chunks of ``chunk_lines`` lines
     of a ratings file, with :func:`load_ratings`' checks and errors (file and line named).
-    Ids of a chunk are int64 when every id of the chunk is an integer, else strings."""
+    Ids of a chunk are int64 when every id of the chunk is a canonical integer (no "+", no
+    leading zero), else the file's strings: turned into strings, integer ids are then the
+    file's strings again, so chunks of either kind combine without loss."""
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"dtype must be a float dtype, got {dtype}")
@@ -282,7 +290,7 @@ def read_chunks(path, *, sep=None, header=None, dtype=np.float64, chunk_lines=CH
     if header is not None and not isinstance(header, bool):
         raise TypeError(f"header must be True, False or None, got {header!r}")
     name = os.fspath(path)
-    with open(name, encoding="utf-8", newline="") as f:
+    with open(name, encoding="utf-8-sig", newline="") as f:   # -sig: skip a byte-order mark
         first, first_no = _first_data_line(f)
         if first is None:
             raise ValueError(f"{name}: no ratings in the file")
@@ -292,7 +300,7 @@ def read_chunks(path, *, sep=None, header=None, dtype=np.float64, chunk_lines=CH
             if len(fields) < 3:
                 raise ValueError(f"{name}, line {first_no}: expected user{sep}item{sep}rating, "
                                  f"got {first.rstrip()!r}")
-            header = not _is_number(fields[2:3])
+            header = not _reads_as_number(fields[2])
         line_no = first_no + 1 if header else first_no
         lines = itertools.chain([] if header else [first], f)
         while True:
@@ -321,13 +329,13 @@ def _fields(line, sep):
     return line.split() if sep == " " else line.rstrip("\r\n").split(sep)
 
 
-def _is_number(fields):
-    if not fields:
-        return False
+def _reads_as_number(field):
+    """Whether a field reads as a float, NaN and Inf included (a header names its columns)."""
     try:
-        return math.isfinite(float(fields[0]))
+        float(field)
     except ValueError:
         return False
+    return True
 
 
 def _parse_chunk(lines, sep, name, first_no, dtype):
@@ -354,7 +362,23 @@ def _parse_fast(lines, sep, dtype):
         return None
     if a.size != sum(1 for ln in lines if ln.strip()) or not np.all(np.isfinite(a["r"])):
         return None
+    if _maybe_padded_ints(lines, sep):   # "007" or "+7" parsed as 7: ids must stay strings
+        return None
     return a["u"], a["i"], a["r"].astype(dtype)
+
+
+def _maybe_padded_ints(lines, sep):
+    """Whether some field of the lines may be an integer written with a "+", a leading zero
+    or "-0" (which the C parser reads as an int). A few literal searches over the chunk's text
+    (a regex on every field would cost as much as the parse); a false alarm (a rating "05")
+    only sends the chunk to the line-by-line parse, which decides field by field."""
+    text = "\n" + "".join(lines)
+    if "+" in text or "-0" in text:
+        return True
+    starts = (" ", "\t") if sep == " " else (sep[-1],)
+    if sep != " " and (" " in text or "\t" in text):   # blanks around fields: " 007"
+        return True
+    return any(re.search(re.escape(c) + "0[0-9]", text) for c in ("\n", *starts))
 
 
 def _parse_slow(lines, sep, name, first_no, dtype):
@@ -377,10 +401,15 @@ def _parse_slow(lines, sep, name, first_no, dtype):
 
 
 def _as_int_ids(ids):
+    """int64 ids when every id is an integer written canonically (str(int(x)) == x: no "+",
+    no leading zero, no "_"), else the strings as they are."""
     try:
-        return np.asarray([int(x) for x in ids], dtype=np.int64)
+        values = [int(x) for x in ids]
+        if all(str(v) == x for v, x in zip(values, ids)):
+            return np.asarray(values, dtype=np.int64)
     except (ValueError, OverflowError):
-        return np.asarray(ids, dtype=str)
+        pass
+    return np.asarray(ids, dtype=str)
 
 
 def _unify_ids(parts):

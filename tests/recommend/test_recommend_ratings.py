@@ -166,3 +166,104 @@ def test_align_to_maps_ids_and_drops_unknown():
     D = np.zeros((3, 3))
     D[2, 0], D[0, 2] = 4.0, 5.0           # (user 9, item a) and (user 5, item c)
     np.testing.assert_array_equal(T.matrix.toarray(), D)
+
+
+def _reference_ids(column):
+    """The rule of load_ratings: int64 when every id is canonical (str(int(x)) == x), else the
+    strings of the file."""
+    try:
+        if all(str(int(x)) == x for x in column):
+            return np.unique(np.array([int(x) for x in column], dtype=np.int64))
+    except ValueError:
+        pass
+    return np.unique(np.array(column, dtype=str))
+
+
+@pytest.mark.parametrize("padded", ["0", "+", "-0", " 0", ""])
+@pytest.mark.parametrize("sep", [",", "\t", "::", " "])
+def test_ids_are_the_file_strings_across_chunks(tmp_path, rng, padded, sep):
+    # random ids; some written with a "+", a leading zero or "-0" in a random chunk: the
+    # column's ids are then the file's strings in every chunk ("007" and "7" stay two items)
+    n = 60
+    users = [str(x) for x in rng.integers(1, 30, n)]
+    items = [str(x) for x in rng.integers(1, 25, n)]
+    if padded:
+        at = rng.choice(n, 3, replace=False)
+        for k in at:
+            items[k] = padded + items[k]
+        users[at[0]] = "0" + users[at[0]]
+    ratings = rng.integers(1, 6, n)
+    lines = [sep.join([u, i, str(r), "0"]) for u, i, r in zip(users, items, ratings)]
+    p = write(tmp_path, "r.txt", lines)
+    items = [i.strip() for i in items]          # an id is its field without blanks
+    for chunk in (7, 1000):
+        R = load_ratings(p, sep=sep, chunk_lines=chunk)
+        np.testing.assert_array_equal(R.users, _reference_ids(users))
+        np.testing.assert_array_equal(R.items, _reference_ids(items))
+        assert R.users.dtype.kind == _reference_ids(users).dtype.kind
+        # every rating is where its ids say (the last of a repeated pair)
+        last = {(u, i): r for u, i, r in zip(users, items, ratings)}
+        key = (lambda x: x) if R.users.dtype.kind == "U" else int
+        keyi = (lambda x: x) if R.items.dtype.kind == "U" else int
+        rows, cols = R.to_indices([key(u) for u, _ in last], [keyi(i) for _, i in last])
+        np.testing.assert_array_equal(np.asarray(R.matrix[rows, cols]).ravel(),
+                                      list(last.values()))
+        assert R.nnz == len(last)
+
+
+def test_leading_zero_id_across_a_chunk_boundary(tmp_path):
+    p = write(tmp_path, "r.csv", ["1,0345417623,4", "2,007,3", "3,7,5", "4,x,3"])
+    for chunk in (1, 2, 100):
+        R = load_ratings(p, chunk_lines=chunk)
+        np.testing.assert_array_equal(R.items, ["007", "0345417623", "7", "x"])
+        np.testing.assert_array_equal(R.users, [1, 2, 3, 4])
+
+
+def test_byte_order_mark_is_skipped(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes("\ufeff1,10,4\n1,20,3\n2,10,5\n".encode())
+    R = load_ratings(p)
+    np.testing.assert_array_equal(R.users, [1, 2])
+    np.testing.assert_array_equal(R.matrix.toarray(), [[4, 3], [5, 0]])
+    p.write_bytes("\ufeffuserId,movieId,rating\n1,10,4\n".encode())
+    np.testing.assert_array_equal(load_ratings(p).users, [1])
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-Inf", "NaN"])
+def test_non_finite_rating_on_the_first_line_is_an_error_not_a_header(tmp_path, bad):
+    p = write(tmp_path, "r.csv", [f"1,10,{bad}", "1,20,3"])
+    with pytest.raises(ValueError, match=rf"r\.csv, line 1: rating '{bad}' is not a finite"):
+        load_ratings(p)
+
+
+def test_header_is_sniffed_on_the_rating_column(tmp_path):
+    # string ids and a numeric rating: data; a word in the rating column: a header
+    R = load_ratings(write(tmp_path, "a.csv", ["u1,i1,4,x", "u2,i1,5,x"]))
+    np.testing.assert_array_equal(R.users, ["u1", "u2"])
+    R = load_ratings(write(tmp_path, "b.csv", ["10,20,rating,5", "1,2,3,5"]))
+    assert R.shape == (1, 1) and R.nnz == 1
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf"])
+def test_non_finite_ratings_refused_at_every_door(bad):
+    # the fast parse's and the containers' checks (each a separate line of defence)
+    from randla.recommend.ratings import _parse_chunk, as_rating_matrix
+    with pytest.raises(ValueError, match=r"f, line 3: rating .* not a finite"):
+        _parse_chunk(["1,2,3\n", f"1,3,{bad}\n"], ",", "f", 2, np.dtype(np.float64))
+    M = sp.csr_matrix(np.array([[1.0, float(bad)]]))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        as_rating_matrix(M)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        Ratings.from_triplets([1, 2], [1, 1], [1.0, float(bad)])
+
+
+def test_per_user_split_holds_out_one_rating_of_every_user_with_two():
+    # users with 0..6 ratings and a small test_size: round(0.1 n) is 0, the split must still
+    # hold out one rating of each user with at least two (and keep one)
+    rng = np.random.default_rng()
+    counts = rng.permutation(np.repeat(np.arange(7), 5))
+    rows = np.repeat(np.arange(len(counts)), counts)
+    cols = np.concatenate([rng.choice(10, c, replace=False) for c in counts])
+    R = Ratings(sp.csr_matrix((rng.random(len(rows)) + 1, (rows, cols)), shape=(35, 10)))
+    n_test = np.diff(R.split(0.1, by="user", rng=rng)[1].matrix.indptr)
+    np.testing.assert_array_equal(n_test, np.where(counts >= 2, 1, 0))
