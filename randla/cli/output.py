@@ -7,6 +7,7 @@ destination only when complete. A failure or an interruption (Ctrl-C, SIGTERM: s
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -71,11 +72,18 @@ class AtomicNpz:
         except OSError as e:
             raise OSError(e.errno, f"cannot write to the output folder ({e.strerror})",
                           folder) from None
-        os.fchmod(fd, mode)
         self.file = os.fdopen(fd, "w+b")
+        try:
+            with self._writing():
+                os.fchmod(fd, mode)
+        except OSError:
+            self.file.close()
+            os.unlink(self.tmp)
+            raise
         self.zip = zipfile.ZipFile(self.file, "w", compression=zipfile.ZIP_STORED,
                                    allowZip64=True)
         self.offsets = {}
+        self._open = None
 
     def __enter__(self):
         return self
@@ -85,45 +93,75 @@ class AtomicNpz:
             self.discard()
         return False
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """An OSError of the temporary file names the output the user asked for (the .part
+        file is an implementation detail, and is gone once the error is reported)."""
+        try:
+            yield
+        except OSError as e:
+            raise OSError(e.errno, f"cannot write the output ({e.strerror or e})",
+                          self.path) from None
+
     def add(self, name, value, *, quiet=True):
         """Write ``value`` as ``name.npy``; a dask array is computed one row block at a time
         (a lazy U = A @ W reads the input once more, and is never held whole)."""
-        with self.zip.open(f"{name}.npy", "w", force_zip64=True) as member:
-            self.offsets[name] = self.file.tell()   # stored uncompressed: the data start here
-            if hasattr(value, "blocks"):
-                _write_row_blocks(member, value, name, quiet)
-            else:
-                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+        if hasattr(value, "blocks"):
+            with self._writing():
+                member = self._member(name)
+            _write_row_blocks(member, value, name, quiet, self._writing)
+            with self._writing():
+                member.close()
+            self._open = None
+            return
+        value = np.asanyarray(value)
+        with self._writing():
+            member = self._member(name)
+            np.lib.format.write_array(member, value, allow_pickle=False)
+            member.close()
+        self._open = None
+
+    def _member(self, name):
+        # kept until closed: after a failure, discard() closes it before the archive
+        self._open = self.zip.open(f"{name}.npy", "w", force_zip64=True)
+        self.offsets[name] = self.file.tell()   # stored uncompressed: the data start here
+        return self._open
 
     def memmap(self, name):
         """A read-only memory map of a member already written (its pages stay in the page
         cache, not in this process's memory)."""
         from ..io.files import read_npy_header
-        self.file.flush()
-        with open(self.tmp, "rb") as f:
-            f.seek(self.offsets[name])
-            shape, fortran, dtype = read_npy_header(f)
-            offset = f.tell()
-        return np.memmap(self.tmp, dtype=dtype, mode="r", offset=offset, shape=shape,
-                         order="F" if fortran else "C")
+        with self._writing():
+            self.file.flush()
+            with open(self.tmp, "rb") as f:
+                f.seek(self.offsets[name])
+                shape, fortran, dtype = read_npy_header(f)
+                offset = f.tell()
+            return np.memmap(self.tmp, dtype=dtype, mode="r", offset=offset, shape=shape,
+                             order="F" if fortran else "C")
 
     def commit(self):
         """Finish the archive, flush it to disk and rename it over the destination."""
-        self.zip.close()
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        os.replace(self.tmp, self.path)
+        with self._writing():
+            self.zip.close()
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self.tmp, self.path)
         self.tmp = None
         _fsync_folder(self.path)
 
     def discard(self):
+        """Remove the temporary file, whatever state the failure left it in (a full disk
+        makes closing it fail too: it is removed all the same)."""
         tmp, self.tmp = self.tmp, None
-        try:
-            self.zip.close()
-        except Exception:   # a half-written member: the file goes anyway
-            pass
-        self.file.close()
+        member, self._open = self._open, None
+        closes = ([member.close] if member is not None else []) + [self.zip.close, self.file.close]
+        for close in closes:
+            try:
+                close()
+            except Exception:   # a half-written member, unflushable data: the file goes anyway
+                pass
         try:
             os.unlink(tmp)
         except FileNotFoundError:
@@ -144,13 +182,18 @@ def _fsync_folder(path):
         os.close(fd)
 
 
-def _write_row_blocks(out, X, name, quiet):
+def _write_row_blocks(out, X, name, quiet, writing):
+    """Each block computed (a read of the input: its errors name the input), then written
+    (``writing``: its errors name the output)."""
     from tqdm import tqdm
 
     from .._dask import compute
     fmt = np.lib.format
-    fmt.write_array_header_1_0(out, {"descr": fmt.dtype_to_descr(X.dtype),
-                                     "fortran_order": False, "shape": X.shape})
+    with writing():
+        fmt.write_array_header_1_0(out, {"descr": fmt.dtype_to_descr(X.dtype),
+                                         "fortran_order": False, "shape": X.shape})
     for i in tqdm(range(X.numblocks[0]), desc=f"writing {name}", unit="block", file=sys.stderr,
                   delay=1.0, leave=False, disable=quiet):
-        out.write(np.ascontiguousarray(compute(X.blocks[i])[0]).data)
+        block = np.ascontiguousarray(compute(X.blocks[i])[0])
+        with writing():
+            out.write(block.data)

@@ -317,3 +317,44 @@ def test_a_loose_bound_says_how_to_get_an_estimate(tmp_path):
     assert "estimate" in err and "--check-iters 4 estimates" not in err
     true = np.linalg.svd(A, compute_uv=False)[5]
     assert meta_of(tmp_path / "c.npz")[0]["error"]["estimate"] >= true * (1 - 1e-6)
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from randla.cli import main
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # writes past the limit fail with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+@pytest.mark.parametrize("name", ["a.npy", "s.npz"])     # U written lazily / from memory
+def test_a_full_disk_names_the_output_and_leaves_nothing(rng, tmp_path, name):
+    A = rng.standard_normal((3000, 40))
+    if name == "a.npy":
+        np.save(tmp_path / name, A)
+    else:
+        sp.save_npz(tmp_path / name, sp.csr_matrix(A * (np.abs(A) > 1)))
+    (tmp_path / "o.npz").write_bytes(b"previous result")
+    limit = 300_000        # the input is written already; U (3000 x 20 float64) is 480 000 bytes
+    p = subprocess.run([sys.executable, "-c", _FULL_DISK, str(limit), "svd", str(tmp_path / name),
+                        "-k", "20", "--quiet", "-o", str(tmp_path / "o.npz")],
+                       capture_output=True, text=True, timeout=300)
+    _one_line_error(p.returncode, p.stderr, f"{tmp_path / 'o.npz'}: cannot write the output")
+    assert ".part" not in p.stderr
+    assert sorted(os.listdir(tmp_path)) == sorted([name, "o.npz"])
+    assert (tmp_path / "o.npz").read_bytes() == b"previous result"
+
+
+def test_a_failed_rename_names_the_output(npy, tmp_path, monkeypatch, capsys):
+    from randla.cli import main, output
+
+    def refuse(src, dst):    # as a sticky folder refuses to replace another user's file
+        raise PermissionError(1, "Operation not permitted", src, None, dst)
+    monkeypatch.setattr(output.os, "replace", refuse)
+    out = tmp_path / "o.npz"
+    assert main(["svd", str(npy[0]), "-k", "2", "--quiet", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: cannot write the output (Operation not permitted)" in err, err
+    assert ".part" not in err and sorted(os.listdir(tmp_path)) == ["a.npy"]
