@@ -1,11 +1,14 @@
 """The ``randla`` command. Each subcommand lives in its own module with ``add_arguments`` and
 ``run``; this file only wires them, and gives every command the same conventions: errors are one
 line on stderr with exit status 2, progress goes to stderr, and an interruption (Ctrl-C,
-SIGTERM, SIGHUP) prints one line, removes temporary files and exits with 128 + the signal."""
+SIGTERM, SIGHUP) prints one line, removes temporary files and exits with 128 + the signal. A reader
+that goes away (``randla info --json | head -1``) ends the command quietly, as it ends Unix
+tools, with the status of a SIGPIPE (141)."""
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -62,6 +65,18 @@ _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP
                  if hasattr(signal, name))
 
 
+def _reader_gone() -> int:
+    """The end of ``randla ... | head``: what is still buffered goes nowhere (else Python
+    reports the broken pipe again when it flushes stdout at exit), and no message."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):   # a stdout without a file descriptor (called in-process)
+        pass
+    return 128 + getattr(signal, "SIGPIPE", 13)
+
+
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -75,7 +90,11 @@ def main(argv=None) -> int:
         previous = {sig: signal.signal(sig, _raise_interrupted) for sig in _SIGNALS}
     module = importlib.import_module(args._module)
     try:
-        return int(module.run(args) or 0)
+        status = int(module.run(args) or 0)
+        sys.stdout.flush()   # a closed pipe shows here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt as e:
         signum = getattr(e, "signum", signal.SIGINT)
         name = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"

@@ -89,6 +89,8 @@ def run(args) -> int:
         warnings.showwarning = one_line_warnings("svd")
         try:
             return _run(args)
+        except BrokenPipeError:   # stderr's reader is gone: randla.cli.main ends quietly
+            raise
         except (OSError, ValueError, TypeError, MemoryError, OverflowError) as e:
             print(f"randla svd: error: {error_message(e)}", file=sys.stderr)
             return 2

@@ -358,3 +358,15 @@ def test_a_failed_rename_names_the_output(npy, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert f"{out}: cannot write the output (Operation not permitted)" in err, err
     assert ".part" not in err and sorted(os.listdir(tmp_path)) == ["a.npy"]
+
+
+@pytest.mark.parametrize("json_flag", [["--json"], []])
+def test_info_into_a_closed_pipe_exits_quietly(npy, tmp_path, json_flag):
+    # `randla info ... | head -1`: the reader is gone before anything is written
+    out = tmp_path / "o.npz"
+    randla("svd", npy[0], "-k", 2, "--quiet", "-o", out, check=0)
+    p = subprocess.Popen([sys.executable, "-m", "randla", "info", str(out), *json_flag],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()
+    assert p.wait(timeout=300) == 128 + signal.SIGPIPE
+    assert p.stderr.read() == ""
