@@ -1,6 +1,7 @@
 """What the detectors share: the result type and the adaptive threshold."""
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -15,6 +16,28 @@ class ChangepointResult(NamedTuple):
 
     statistic: np.ndarray  # (n_samples,)
     alarms: np.ndarray     # int64 indices: where the statistic rises above the threshold
+
+
+def check_samples(X, d, name="X"):
+    """X as a float64 (n_samples, d) array of finite samples: a NaN or Inf would make every later
+    statistic NaN (no alarm ever again), so the first non-finite sample is named."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != d:
+        raise ValueError(f"{name} must have shape (n_samples, {d}), got {X.shape}")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"{name} has a non-finite value ({X[i, j]}) in sample {i} (column {j}); "
+                         f"drop or repair it (update() skips such a sample instead)")
+    return X
+
+
+def check_sample(x, d, name="x"):
+    """x as a float64 vector of shape (d,), and whether it is finite."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape != (d,):
+        raise ValueError(f"{name} must have shape ({d},), got {x.shape}")
+    return x, bool(np.all(np.isfinite(x)))
 
 
 def ewma(values, forget, state):
@@ -62,14 +85,19 @@ class Threshold:
         self.below = self.rearm  # samples below the threshold since it was last above
         self.t = 0
         self.last = np.nan
+        # the moments are of stat / scale, a power of two set by the first nonzero statistic:
+        # stat^4 overflows from stat ~ 1e77 (optical features grow like |x|^2) and underflows
+        # below 1e-77, either of which would leave an infinite or degenerate threshold
+        self.scale = None
 
     def process(self, stat):
         """Thresholds and alarm indices (relative to this batch) for a batch of statistics."""
         if self.fixed is None:
-            m = warm_ewma(np.stack([stat**2, stat**4], axis=1), self.forget, self.moments,
-                          self.t)
+            c = self._scale(stat)
+            z = stat / c
+            m = warm_ewma(np.stack([z**2, z**4], axis=1), self.forget, self.moments, self.t)
             self.moments = m[-1]
-            thr = np.sqrt(m[:, 0] + self.q * np.sqrt(np.maximum(m[:, 1] - m[:, 0] ** 2, 0)))
+            thr = c * np.sqrt(m[:, 0] + self.q * np.sqrt(np.maximum(m[:, 1] - m[:, 0] ** 2, 0)))
         else:
             thr = np.full(stat.shape, self.fixed)
         alarms, below = [], self.below
@@ -85,3 +113,13 @@ class Threshold:
         self.below, self.t = below, self.t + len(stat)
         self.last = float(thr[-1])
         return thr, np.asarray(alarms, dtype=np.int64)
+
+    def _scale(self, stat):
+        """The scale of the moments (1 while every statistic so far is zero: their moments are
+        zero at any scale, so fixing it later changes nothing)."""
+        if self.scale is None:
+            nonzero = stat[stat > 0]
+            if not nonzero.size:
+                return 1.0
+            self.scale = math.ldexp(1.0, math.frexp(float(nonzero[0]))[1] - 1)
+        return self.scale

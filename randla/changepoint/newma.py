@@ -3,13 +3,15 @@ random features (Keriven, Garreau & Poli, "NEWMA: a new method for scalable mode
 change-point detection", IEEE Trans. Signal Processing 68, 2020)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import brentq
 
 from .._budget import SKETCH_TILE_BYTES
 from .._validation import check_positive_int, check_random_state, check_real, seed_from_rng
 from ..sketch import Sketcher, make, resolve
-from ._common import ChangepointResult, Threshold, warm_ewma
+from ._common import ChangepointResult, Threshold, check_sample, check_samples, warm_ewma
 
 #: Samples whose features are held at once by :meth:`NEWMA.detect`.
 _CHUNK = 2048
@@ -130,6 +132,7 @@ class NEWMA:
                                     rearm=int(np.ceil(0.25 / self.forget_fast)))
         self._z = None  # (fast, slow) averages
         self._t = 0     # samples seen
+        self.n_skipped_ = 0  # non-finite samples update() skipped
         self.thresholds_ = np.zeros(0)  # thresholds of the last detect call
 
     @property
@@ -149,7 +152,12 @@ class NEWMA:
         return np.hstack([np.cos(theta), np.sin(theta)]) / np.sqrt(self.n_features)
 
     def _statistic(self, X):
-        psi = self.features(X)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below
+            psi = self.features(X)
+        bad = ~np.all(np.isfinite(psi), axis=1)
+        if bad.any():  # finite x whose features overflow (|x|^2 for optical ones)
+            i = int(np.argmax(bad))
+            raise _Overflow(i, float(np.abs(X[i]).max()))
         # Warm-up: an average of factor a starts as the running mean (factor 1 / (t + 1)) until
         # 1 / (t + 1) falls below a, so neither average remembers an arbitrary start (starting
         # both at psi(x_0) makes a bump of a few 1 / forget_slow samples that the adaptive
@@ -162,28 +170,56 @@ class NEWMA:
         return np.linalg.norm(fast - slow, axis=1)
 
     def update(self, x):
-        """Process one sample: ``(statistic, alarm)``."""
-        x = np.asarray(x, dtype=np.float64)
-        if x.shape != (self.d,):
-            raise ValueError(f"x must have shape ({self.d},), got {x.shape}")
-        stat = self._statistic(x[None, :])
+        """Process one sample: ``(statistic, alarm)``.
+
+        A sample with NaN or Inf (or whose features overflow) is skipped: it returns
+        ``(nan, False)``, leaves the detector as it was and counts in ``n_skipped_``; the next
+        samples are processed as if it had not come.
+        """
+        x, finite = check_sample(x, self.d)
+        try:
+            stat = self._statistic(x[None, :]) if finite else None
+        except _Overflow:
+            stat = None
+        if stat is None:
+            self.n_skipped_ += 1
+            return math.nan, False
         _, alarms = self._threshold.process(stat)
         return float(stat[0]), bool(alarms.size)
 
     def detect(self, X) -> ChangepointResult:
         """Process a batch of samples (rows of X), continuing the stream: the same statistics and
-        alarms as :meth:`update` on each row in turn. Alarm indices are relative to X."""
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.d:
-            raise ValueError(f"X must have shape (n_samples, {self.d}), got {X.shape}")
+        alarms as :meth:`update` on each row in turn. Alarm indices are relative to X.
+
+        Raises ``ValueError`` naming the first sample of X with NaN or Inf, or whose features
+        overflow; the detector is then left as it was before the call.
+        """
+        X = check_samples(X, self.d)
+        saved = self._z, self._t, vars(self._threshold).copy()
         stats, alarms, thresholds = [], [], []
         for i in range(0, X.shape[0], _CHUNK):
-            s = self._statistic(X[i:i + _CHUNK])
+            try:
+                s = self._statistic(X[i:i + _CHUNK])
+            except _Overflow as e:
+                self._z, self._t = saved[:2]
+                vars(self._threshold).update(saved[2])
+                raise ValueError(f"X: the features of sample {e.index + i} overflow (its largest "
+                                 f"entry, {e.magnitude:.3g}, is too large for the sketch)"
+                                 ) from None
             thr, a = self._threshold.process(s)
             stats.append(s)
             alarms.append(a + i)
             thresholds.append(thr)
         if not stats:
+            self.thresholds_ = np.zeros(0)
             return ChangepointResult(np.zeros(0), np.zeros(0, np.int64))
         self.thresholds_ = np.concatenate(thresholds)
         return ChangepointResult(np.concatenate(stats), np.concatenate(alarms).astype(np.int64))
+
+
+class _Overflow(ArithmeticError):
+    """The features of sample ``index`` (in the batch) are not finite."""
+
+    def __init__(self, index, magnitude):
+        super().__init__(index, magnitude)
+        self.index, self.magnitude = index, magnitude

@@ -2,10 +2,12 @@
 detection", NeurIPS 2015), online: the baseline NEWMA is compared with."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._validation import check_positive_int, check_real
-from ._common import ChangepointResult, Threshold
+from ._common import ChangepointResult, Threshold, check_sample, check_samples
 from .newma import forgetting_factors
 
 
@@ -58,14 +60,18 @@ class ScanB:
         self._K = np.zeros((self.L, self.L))
         self._sums = None  # within-block sums (N + 1,), cross sums with the last block (N,)
         self.t = 0
+        self.n_skipped_ = 0  # non-finite samples update() skipped
 
     @property
     def threshold(self) -> float:
         return self._threshold.last
 
     def _kernel_row(self, x):
-        d2 = ((self._buf - x) ** 2).sum(axis=1)
-        return np.exp(-d2 / (2 * self.bandwidth**2))
+        # in units of the bandwidth: samples at 1e200 (or 1e-200) with a bandwidth to match
+        # neither overflow nor underflow; a distance that overflows gives the kernel value 0
+        with np.errstate(over="ignore"):
+            d2 = (((self._buf - x) / self.bandwidth) ** 2).sum(axis=1)
+        return np.exp(-d2 / 2)
 
     def _block(self, j, t):
         """Ring positions of block j (0 oldest, N the current window) after sample t."""
@@ -120,18 +126,19 @@ class ScanB:
         return float(np.sqrt(max(mmd2.mean(), 0.0)))
 
     def update(self, x):
-        """Process one sample: ``(statistic, alarm)``."""
-        x = np.asarray(x, dtype=np.float64)
-        if x.shape != (self.d,):
-            raise ValueError(f"x must have shape ({self.d},), got {x.shape}")
+        """Process one sample: ``(statistic, alarm)``. A sample with NaN or Inf is skipped
+        (as in :meth:`NEWMA.update`): ``(nan, False)``, counted in ``n_skipped_``."""
+        x, finite = check_sample(x, self.d)
+        if not finite:
+            self.n_skipped_ += 1
+            return math.nan, False
         stat = np.array([self._statistic(x)])
         return float(stat[0]), bool(self._threshold.process(stat)[1].size)
 
     def detect(self, X) -> ChangepointResult:
-        """Process a batch of samples, continuing the stream (alarm indices relative to X)."""
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.d:
-            raise ValueError(f"X must have shape (n_samples, {self.d}), got {X.shape}")
+        """Process a batch of samples, continuing the stream (alarm indices relative to X).
+        Raises ``ValueError`` naming the first sample of X with NaN or Inf (nothing processed)."""
+        X = check_samples(X, self.d)
         if X.shape[0] == 0:
             return ChangepointResult(np.zeros(0), np.zeros(0, np.int64))
         stat = np.array([self._statistic(x) for x in X])
