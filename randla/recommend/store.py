@@ -21,9 +21,13 @@ place at the end: an interrupted conversion leaves no store.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 
@@ -79,59 +83,88 @@ class RatingStore:
 
     def __init__(self, directory):
         self.directory = os.fspath(directory)
-        meta_path = os.path.join(self.directory, _META)
-        if not os.path.isfile(meta_path):
-            raise FileNotFoundError(f"{self.directory} is not a rating store (no {_META}); "
-                                    f"write one with randla.recommend.save_ratings")
+        try:   # every file through one directory handle: one version even while replaced
+            dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            dir_fd = None
+        self._fds = {}
         try:
-            with open(meta_path) as f:
+            self._open(dir_fd)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            if dir_fd is not None:
+                os.close(dir_fd)
+
+    def _open(self, dir_fd):
+        meta_path = os.path.join(self.directory, _META)
+        try:
+            with open(_META, opener=_relative_to(dir_fd)) as f:
                 meta = json.load(f)
             self.shape = (int(meta["shape"][0]), int(meta["shape"][1]))
             self.nnz = int(meta["nnz"])
             self.dtype = np.dtype(meta["dtype"])
             version = int(meta["version"])
+        except (FileNotFoundError, IsADirectoryError):
+            raise FileNotFoundError(f"{self.directory} is not a rating store (no {_META}); "
+                                    f"write one with randla.recommend.save_ratings") from None
         except (ValueError, KeyError, TypeError, IndexError) as e:
             raise ValueError(f"{meta_path} is not a valid rating store description: {e}") from None
         if version != STORE_VERSION:
             raise ValueError(f"{self.directory}: store version {version}, this randla reads "
                              f"version {STORE_VERSION}")
         m, n = self.shape
-        self.indptr = self._load_small("indptr.npy", (m + 1,))
-        self.users = self._load_small("users.npy", (m,))
-        self.items = self._load_small("items.npy", (n,))
+        self.indptr = self._load_small(dir_fd, "indptr.npy", (m + 1,))
+        self.users = self._load_small(dir_fd, "users.npy", (m,))
+        self.items = self._load_small(dir_fd, "items.npy", (n,))
         if self.indptr.dtype != np.int64 or self.indptr[0] != 0 or self.indptr[-1] != self.nnz \
                 or np.any(np.diff(self.indptr) < 0):
             raise ValueError(f"{self.directory}/indptr.npy is not a valid row pointer array "
                              f"for {self.nnz} ratings")
-        self._index_dtype, self._index_offset = self._array_header("indices.npy")
-        self._data_dtype, self._data_offset = self._array_header("data.npy")
+        self._index_dtype, self._index_offset = self._array_header(dir_fd, "indices.npy")
+        self._data_dtype, self._data_offset = self._array_header(dir_fd, "data.npy")
         if self._data_dtype != self.dtype or self._index_dtype.kind != "i":
             raise ValueError(f"{self.directory}: data.npy or indices.npy has the wrong dtype")
 
-    def _load_small(self, name, shape):
+    def _load_small(self, dir_fd, name, shape):
         path = os.path.join(self.directory, name)
         try:
-            a = np.load(path, allow_pickle=False)
+            with open(name, "rb", opener=_relative_to(dir_fd)) as f:
+                a = np.load(f, allow_pickle=False)
         except (OSError, ValueError, EOFError) as e:
             raise ValueError(f"{path} cannot be read: {e}") from None
         if a.shape != shape:
             raise ValueError(f"{path} has shape {a.shape}, the store needs {shape}")
         return a
 
-    def _array_header(self, name):
-        """(dtype, data offset) of a 1-D .npy of nnz entries, checked against the file size."""
+    def _array_header(self, dir_fd, name):
+        """(dtype, data offset) of a 1-D .npy of nnz entries, checked against the file size;
+        the file stays open (:attr:`_fds`), so that this handle reads this version of it."""
         path = os.path.join(self.directory, name)
         try:
-            with open(path, "rb") as f:
+            fd = self._fds[name] = _relative_to(dir_fd)(name, os.O_RDONLY)
+            with open(fd, "rb", closefd=False) as f:
                 shape, fortran, dtype = read_npy_header(f)
                 offset = f.tell()
         except (OSError, ValueError, SyntaxError, EOFError) as e:
             raise ValueError(f"{path} is not a valid .npy file: {e}") from None
         if tuple(shape) != (self.nnz,) or dtype.hasobject:
             raise ValueError(f"{path} has shape {tuple(shape)}, the store needs ({self.nnz},)")
-        if os.path.getsize(path) < offset + self.nnz * dtype.itemsize:
+        if os.fstat(fd).st_size < offset + self.nnz * dtype.itemsize:
             raise ValueError(f"{path} is truncated")
         return np.dtype(dtype), offset
+
+    def close(self):
+        """Close the store's files (reads then fail). A handle keeps the files it opened:
+        it reads the version it opened even after ``save_ratings(..., overwrite=True)``
+        replaced the store (whose old files the system frees when the last handle closes)."""
+        fds, self._fds = getattr(self, "_fds", {}), {}
+        for fd in fds.values():
+            os.close(fd)
+
+    def __del__(self):
+        self.close()
 
     # -- reading --------------------------------------------------------------------------
     def __repr__(self):
@@ -139,35 +172,56 @@ class RatingStore:
         return f"RatingStore({m} users x {n} items, {self.nnz} ratings)"
 
     def __getstate__(self):
-        return self.__dict__   # no open files: every read opens its own
+        """A pickle holds the path and the identity of the files: unpickled, the handle
+        reopens them and refuses a store replaced in between (another version)."""
+        state = {k: v for k, v in self.__dict__.items() if k != "_fds"}
+        state["_files"] = {name: _identity(os.fstat(fd)) for name, fd in self._fds.items()}
+        return state
+
+    def __setstate__(self, state):
+        files = state.pop("_files")
+        self.__dict__.update(state)
+        self._fds = {}
+        for name, ident in files.items():
+            fd = self._fds[name] = os.open(os.path.join(self.directory, name), os.O_RDONLY)
+            if _identity(os.fstat(fd)) != ident:
+                self.close()
+                raise ValueError(f"{self.directory} was replaced since this handle was "
+                                 f"pickled: open it again with open_ratings")
 
     def _read(self, name, dtype, offset, start, stop):
         out = np.empty(stop - start, dtype=dtype)
         view = memoryview(out).cast("B")
-        fd = os.open(os.path.join(self.directory, name), os.O_RDONLY)
-        try:
-            done, pos = 0, offset + start * dtype.itemsize
-            while done < len(view):   # pread may return less than asked (large reads)
-                got = os.preadv(fd, [view[done:]], pos + done)
-                if got == 0:
-                    raise ValueError(f"{self.directory}/{name} is truncated")
-                done += got
-        finally:
-            os.close(fd)
+        fd = self._fds.get(name)
+        if fd is None:
+            raise ValueError(f"the rating store {self.directory} is closed")
+        done, pos = 0, offset + start * dtype.itemsize
+        while done < len(view):   # pread may return less than asked (large reads)
+            got = os.preadv(fd, [view[done:]], pos + done)
+            if got == 0:
+                raise ValueError(f"{self.directory}/{name} is truncated")
+            done += got
         return out
 
     def row_block(self, start, stop):
-        """Rows ``start:stop`` as a CSR matrix (stop - start, n_items), read from disk."""
-        m = self.shape[0]
+        """Rows ``start:stop`` as a CSR matrix (stop - start, n_items), read from disk.
+
+        The block's column indices are checked to lie in [0, n_items) and its ratings to be
+        finite (a corrupt store is a ValueError, not a crash in a sparse product)."""
+        m, n = self.shape
         if not (0 <= start <= stop <= m):
             raise ValueError(f"rows {start}:{stop} out of range for {m} users")
         p0, p1 = int(self.indptr[start]), int(self.indptr[stop])
         indices = self._read("indices.npy", self._index_dtype, self._index_offset, p0, p1)
         data = self._read("data.npy", self._data_dtype, self._data_offset, p0, p1)
-        indptr = self.indptr[start:stop + 1] - p0
-        if p1 - p0 < 2**31 - 1 and indices.dtype == np.int32:
-            indptr = indptr.astype(np.int32)
-        return sp.csr_matrix((data, indices, indptr), shape=(stop - start, self.shape[1]))
+        if indices.size and (indices.min() < 0 or indices.max() >= n):
+            raise ValueError(f"{self.directory}/indices.npy is corrupt: a column index of rows "
+                             f"{start}:{stop} is outside [0, {n})")
+        if not np.isfinite(data).all():
+            raise ValueError(f"{self.directory}/data.npy is corrupt: rows {start}:{stop} hold "
+                             f"NaN or Inf")
+        indptr = (self.indptr[start:stop + 1] - p0).astype(_indptr_dtype(p1 - p0, indices.dtype))
+        return sp.csr_matrix((data, indices, indptr), shape=(stop - start, n))
 
     def rows(self, user_indices):
         """The rows of ``user_indices`` (in that order) as a CSR matrix: one read per run of
@@ -206,6 +260,27 @@ class RatingStore:
         """The matrix as an :class:`~randla.operators.Operator` streaming row blocks (for
         :func:`randla.rsvd` and friends)."""
         return RatingStoreOperator(self, block_bytes=block_bytes)
+
+
+def _relative_to(dir_fd):
+    """An ``opener`` for files of the directory open as ``dir_fd`` (None: no such directory)."""
+    def opener(name, flags):
+        if dir_fd is None:
+            raise FileNotFoundError(name)
+        return os.open(name, flags, dir_fd=dir_fd)
+    return opener
+
+
+def _identity(st):
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _indptr_dtype(nnz, index_dtype):
+    """Row pointers of a block of nnz ratings: int32 when its column indices are int32 and nnz
+    fits in int32 (scipy then keeps both arrays as they are), else int64."""
+    if np.dtype(index_dtype) == np.int32 and nnz <= np.iinfo(np.int32).max:
+        return np.dtype(np.int32)
+    return np.dtype(np.int64)
 
 
 def row_cuts(indptr, max_nnz, max_rows=None):
@@ -328,7 +403,9 @@ def save_ratings(source, directory, *, sep=None, header=None, dtype=np.float64,
         (parsed in chunks, never whole), or ratings already in memory.
     directory : str or os.PathLike
         The store to create. It is written in a temporary directory beside it and renamed
-        into place when complete.
+        into place when complete; temporary directories left by a writer that was killed
+        are removed by the next save beside them. A symbolic link to a store stays a link:
+        the store it points to is replaced.
     sep, header, dtype, chunk_lines :
         As in :func:`~randla.recommend.load_ratings` (text files only, except ``dtype``).
         ``float32`` halves the store and the reads; products still run in float64.
@@ -336,7 +413,9 @@ def save_ratings(source, directory, *, sep=None, header=None, dtype=np.float64,
         Memory of one bucket of users while the ratings are sorted into rows (besides one
         chunk of parsed lines): the conversion's bound.
     overwrite : bool
-        Replace an existing store at ``directory`` (only a rating store is ever replaced).
+        Replace an existing store at ``directory`` (only a rating store is ever replaced,
+        and never one that holds ``source``). Handles open on the old store keep reading
+        the old version (see :meth:`RatingStore.close`).
 
     Returns
     -------
@@ -347,7 +426,8 @@ def save_ratings(source, directory, *, sep=None, header=None, dtype=np.float64,
     Raises
     ------
     ValueError
-        A malformed line (the file and line number are named), as load_ratings.
+        A malformed line (the file and line number are named), as load_ratings; a
+        ``source`` file inside the store that ``overwrite`` would replace.
     FileExistsError
         ``directory`` exists and ``overwrite`` is False.
 
@@ -369,24 +449,89 @@ def save_ratings(source, directory, *, sep=None, header=None, dtype=np.float64,
         raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
     chunk_lines = check_positive_int(chunk_lines, "chunk_lines")
     block_bytes = check_positive_int(block_bytes, "block_bytes")
-    target = os.path.abspath(os.fspath(directory))
-    _check_target(target, overwrite)
-    parent = os.path.dirname(target)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", suffix=".partial", dir=parent)
+    if not isinstance(source, (Ratings, str, os.PathLike)):
+        raise TypeError(f"source must be a path to a ratings file or a Ratings, got "
+                        f"{type(source).__name__}")
+    path = os.path.abspath(os.fspath(directory))
+    _check_target(path, overwrite)
+    target = os.path.realpath(path)        # through a symbolic link: the link stays
+    if not isinstance(source, Ratings) and os.path.lexists(target) \
+            and _inside(os.path.realpath(source), target):
+        raise ValueError(f"source {os.fspath(source)} is inside the store {path} that "
+                         f"overwrite=True would replace (and delete): move it out first")
+    with _writer_lock(target):
+        try:
+            _write_store(source, target, overwrite, dtype, block_bytes,
+                         dict(sep=sep, header=header, dtype=dtype, chunk_lines=chunk_lines))
+        except OSError as e:
+            raise _named_for(e, target) from None
+    return RatingStore(path)
+
+
+def _write_store(source, target, overwrite, dtype, block_bytes, read_args):
+    tmp = tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".partial",
+                           dir=os.path.dirname(target))
     try:
         if isinstance(source, Ratings):
             _write_ratings(source, tmp, dtype)
-        elif isinstance(source, (str, os.PathLike)):
-            _convert_text(source, tmp, dtype, block_bytes,
-                          dict(sep=sep, header=header, dtype=dtype, chunk_lines=chunk_lines))
         else:
-            raise TypeError(f"source must be a path to a ratings file or a Ratings, got "
-                            f"{type(source).__name__}")
+            _convert_text(source, tmp, dtype, block_bytes, read_args)
         _move_into_place(tmp, target, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return RatingStore(target)
+
+
+def _inside(path, folder):
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _temp_prefix(target):
+    return f".{os.path.basename(target)}."
+
+
+def _named_for(e, target):
+    """The OSError ``e`` naming the store being written rather than a temporary path beside
+    it (the user never saw that name)."""
+    temp = os.path.join(os.path.dirname(target), _temp_prefix(target))
+    if isinstance(e.filename, str) and e.filename.startswith(temp) and e.errno is not None:
+        return type(e)(e.errno, f"{e.strerror} (writing the rating store)", target)
+    return e
+
+
+@contextlib.contextmanager
+def _writer_lock(target):
+    """A shared lock on the folder of ``target`` while a store is written there. Whoever gets
+    it exclusively first finds no writer at work in that folder: the temporary directories
+    of ``target`` there were left by a killed writer, and are removed."""
+    parent = os.path.dirname(target)
+    try:
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "the folder to hold the rating store does not "
+                                "exist", parent) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _remove_stale(target)
+        except OSError:   # a writer at work (or no locks on this file system): leave all
+            pass
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _remove_stale(target):
+    """Remove the ``.partial`` directories of ``target`` and, when the target exists, its
+    ``.old`` ones (else an ``.old`` one may hold the only copy of the previous store)."""
+    pattern = re.compile(re.escape(_temp_prefix(target)) + r"[a-z0-9_]{8}\.(partial|old)")
+    parent = os.path.dirname(target)
+    for name in os.listdir(parent):
+        match = pattern.fullmatch(name)
+        if match and (match[1] == "partial" or os.path.isdir(target)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 
 def open_ratings(directory) -> RatingStore:
@@ -412,7 +557,7 @@ def _move_into_place(tmp, target, overwrite):
     if not os.path.lexists(target):
         os.rename(tmp, target)
         return
-    old = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", suffix=".old",
+    old = tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".old",
                            dir=os.path.dirname(target))
     os.rename(target, os.path.join(old, "store"))
     os.rename(tmp, target)

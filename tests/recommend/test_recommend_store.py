@@ -269,3 +269,139 @@ def test_bad_arguments(tmp_path):
 def _close(got, ref):
     """Equal to rounding: sums taken in another order differ relative to the largest entry."""
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+def test_source_inside_the_store_is_refused_and_kept(tmp_path, rng):
+    R = synthetic_ratings(40, 30, 400, rng=rng)
+    save_ratings(R, tmp_path / "st")
+    rows, cols, vals = R.triplets()
+    text = tmp_path / "st" / "u.data"
+    np.savetxt(text, np.c_[rows, cols, vals], fmt="%d\t%d\t%g")
+    before = text.read_bytes()
+    for source in (text, os.path.relpath(text), tmp_path / "st" / ".." / "st" / "u.data"):
+        with pytest.raises(ValueError, match="inside the store .*st"):
+            save_ratings(source, tmp_path / "st", overwrite=True)
+    assert text.read_bytes() == before
+    assert_same_csr(open_ratings(tmp_path / "st").to_ratings().matrix, R.matrix)
+    assert sorted(os.listdir(tmp_path)) == ["st"]
+    os.symlink(text, tmp_path / "link.data")    # a link to it is the same file
+    with pytest.raises(ValueError, match="inside the store"):
+        save_ratings(tmp_path / "link.data", tmp_path / "st", overwrite=True)
+    os.rename(text, tmp_path / "u.data")        # moved out: fine
+    assert save_ratings(tmp_path / "u.data", tmp_path / "st", overwrite=True).nnz == R.nnz
+
+
+def test_open_handle_keeps_reading_its_own_version(tmp_path, rng):
+    import pickle
+    R1 = synthetic_ratings(60, 30, 700, rng=rng)
+    R2 = synthetic_ratings(50, 40, 900, rng=rng)
+    old = save_ratings(R1, tmp_path / "s")
+    op = old.operator(block_bytes=200)
+    X = rng.standard_normal((30, 2))
+    fresh = pickle.loads(pickle.dumps(old))
+    save_ratings(R2, tmp_path / "s", overwrite=True)
+    for S in (old, fresh):
+        assert_same_csr(S.to_ratings().matrix, R1.matrix)
+        assert_same_csr(S.rows([3, 59, 0]), R1.matrix[[3, 59, 0]])
+    _close(op.matmat(X), R1.matrix @ X)
+    assert_same_csr(open_ratings(tmp_path / "s").to_ratings().matrix, R2.matrix)
+    with pytest.raises(ValueError, match="replaced since this handle"):
+        pickle.loads(pickle.dumps(old))
+    assert sorted(os.listdir(tmp_path)) == ["s"]
+    old.close()
+    with pytest.raises(ValueError, match="closed"):
+        old.row_block(0, 1)
+
+
+@pytest.mark.parametrize("bad", [-1, "n_items", 2**31 - 1])
+def test_corrupt_indices_are_an_error_not_a_crash(tmp_path, rng, bad):
+    R = synthetic_ratings(80, 30, 900, rng=rng)
+    save_ratings(R, tmp_path / "s")
+    where = int(rng.integers(0, R.nnz))
+    ind = np.load(tmp_path / "s" / "indices.npy", mmap_mode="r+")
+    ind[where] = 30 if bad == "n_items" else bad
+    ind.flush()
+    del ind
+    S = open_ratings(tmp_path / "s")
+    row = int(np.searchsorted(S.indptr, where, side="right")) - 1
+    with pytest.raises(ValueError, match=r"indices\.npy is corrupt"):
+        S.row_block(row, row + 1)
+    S.row_block(0, row)                         # other rows read as they are
+    with pytest.raises(ValueError, match=r"indices\.npy is corrupt"):
+        PureSVD(4, rng=0).fit(S)
+
+
+def test_non_finite_stored_rating_is_an_error(tmp_path, rng):
+    R = synthetic_ratings(30, 20, 200, rng=rng)
+    save_ratings(R, tmp_path / "s")
+    data = np.load(tmp_path / "s" / "data.npy", mmap_mode="r+")
+    data[int(rng.integers(0, R.nnz))] = np.nan
+    data.flush()
+    del data
+    with pytest.raises(ValueError, match=r"data\.npy is corrupt"):
+        open_ratings(tmp_path / "s").to_ratings()
+
+
+def test_stale_temporaries_are_removed_by_the_next_save(tmp_path, rng):
+    import fcntl
+    R = synthetic_ratings(30, 20, 200, rng=rng)
+    save_ratings(R, tmp_path / "s")
+    # left by a killed writer: a partial store, and an old one after the swap
+    for name in (".s.k1ll3d_1.partial", ".s.k1ll3d_2.old", ".s.abcdefgh.partial"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "data.npy").write_bytes(b"x")
+    (tmp_path / ".s2.abcdefgh.partial").mkdir()   # another target's: not this save's business
+    (tmp_path / "s.other").mkdir()
+    # while another writer is at work in the folder, nothing is removed
+    fd = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    try:
+        save_ratings(R, tmp_path / "s", overwrite=True)
+        assert (tmp_path / ".s.k1ll3d_1.partial").exists()
+    finally:
+        os.close(fd)
+    save_ratings(R, tmp_path / "s", overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == [".s2.abcdefgh.partial", "s", "s.other"]
+
+
+def test_overwrite_through_a_symbolic_link_keeps_the_link(tmp_path, rng):
+    R1, R2 = (synthetic_ratings(30, 20, 200, rng=rng) for _ in range(2))
+    (tmp_path / "data").mkdir()
+    save_ratings(R1, tmp_path / "data" / "real")
+    os.symlink(tmp_path / "data" / "real", tmp_path / "link")
+    with pytest.raises(FileExistsError):
+        save_ratings(R2, tmp_path / "link")
+    S = save_ratings(R2, tmp_path / "link", overwrite=True)
+    assert os.path.islink(tmp_path / "link")
+    assert S.directory == str(tmp_path / "link")
+    assert_same_csr(open_ratings(tmp_path / "data" / "real").to_ratings().matrix, R2.matrix)
+    assert sorted(os.listdir(tmp_path)) == ["data", "link"]
+    assert sorted(os.listdir(tmp_path / "data")) == ["real"]
+
+
+def test_write_errors_name_the_store_not_a_temporary(tmp_path, rng, monkeypatch):
+    import errno
+    R = synthetic_ratings(30, 20, 200, rng=rng)
+
+    def full(self, a):
+        raise OSError(errno.ENOSPC, "No space left on device", self.path)
+    monkeypatch.setattr(store_mod._NpyAppender, "append", full)
+    with pytest.raises(OSError, match="No space left") as info:
+        save_ratings(R, tmp_path / "s")
+    assert info.value.filename == str(tmp_path / "s") and "partial" not in str(info.value)
+    with pytest.raises(FileNotFoundError, match="does not exist") as info:
+        save_ratings(R, tmp_path / "no" / "s")
+    assert info.value.filename == str(tmp_path / "no")
+    assert os.listdir(tmp_path) == []
+
+
+def test_index_dtypes_at_the_int32_limit():
+    # a block's row pointers go up to its nnz: int32 only while nnz fits (no 2^31 allocation)
+    f = store_mod._indptr_dtype
+    assert f(2**31 - 1, np.int32) == np.int32
+    assert f(2**31, np.int32) == np.int64
+    assert f(3 * 2**31, np.int32) == np.int64
+    assert f(10, np.int64) == np.int64
+    assert store_mod._index_dtype(2**31 - 1) == np.int32
+    assert store_mod._index_dtype(2**31) == np.int64
+    assert store_mod._index_dtype(5) == np.int32
