@@ -114,12 +114,23 @@ def run(args):
 
 
 def input_status(meta) -> str:
-    """Whether the input the metadata names is still the file the result was computed from
-    (same size and header checksum): "unchanged", "changed" or "missing"."""
-    from .svd import fingerprint
-    source = (meta.get("input") or {}).get("path")
+    """Whether the input the metadata names is still the file the result was computed from:
+    "unchanged" or "changed" (its size and the SHA-256 of its whole content), or "missing".
+    An output written before whole-file checksums recorded only its first 64 KiB's: a change
+    there shows as "changed", else the status says that the rest was not checked."""
+    from .svd import fingerprint, header_fingerprint
+    record = meta.get("input") or {}
+    source = record.get("path")
     if not source or not os.path.exists(source):
         return "missing"
-    now = fingerprint(source)
-    same = all(now[key] == meta["input"].get(key) for key in ("bytes", "header_sha256"))
+    if "sha256" not in record:
+        now = header_fingerprint(source)
+        if any(now[key] != record.get(key) for key in ("bytes", "header_sha256")):
+            return "changed"
+        return ("size and first 64 KiB unchanged (an older output: the rest of the input "
+                "was not checksummed)")
+    if os.path.isfile(source) and os.path.getsize(source) != record.get("bytes"):
+        return "changed"   # no need to read it
+    now = fingerprint(source, progress=True)
+    same = all(now[key] == record.get(key) for key in ("bytes", "sha256"))
     return "unchanged" if same else "changed"

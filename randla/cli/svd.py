@@ -116,7 +116,7 @@ def _run(args) -> int:
     check_output(args.output, path)
     seed = args.seed if args.seed is not None else secrets.randbits(63)
     with AtomicNpz(args.output) as out:   # created now: an unwritable folder fails here
-        A, info = _open(path, dataset, args, limit)
+        A, info, before = _open(path, dataset, args, limit)
         with _progress(args.quiet):
             U, s, Vh, passes = decompose(A, args.rank, tol=args.tol, max_rank=args.max_rank,
                                          passes=args.passes, power_iters=args.power_iters,
@@ -136,6 +136,9 @@ def _run(args) -> int:
                         s=s, passes=passes, check=check, check_passes=check_passes,
                         check_iters=check_iters(args, A), seconds=time.perf_counter() - start)
         out.add("metadata", np.array(json.dumps(meta)))
+        if _signature(path) != before:
+            raise ValueError(f"{path} changed while it was being read (its size or time of "
+                             f"modification differ): nothing was written; run again")
         out.commit()
     if not args.quiet:
         _summary(args, meta)
@@ -143,7 +146,8 @@ def _run(args) -> int:
 
 
 def _open(path, dataset, args, limit):
-    """The input, opened within the memory budget, and what the metadata records about it."""
+    """The input, opened within the memory budget, what the metadata records about it, and
+    its :func:`_signature` before its checksum was read."""
     from ..io import SPARSE_SUFFIXES, open_matrix, sparse_header
     suffix = os.path.splitext(path.rstrip("/"))[1].lower()
     if suffix in SPARSE_SUFFIXES and os.path.exists(path) and dataset is None:
@@ -162,9 +166,20 @@ def _open(path, dataset, args, limit):
         A = open_matrix(path, dataset, panel_bytes=_panel_bytes(probe, args, limit))
     if args.dtype is not None and A.dtype != np.dtype(args.dtype):
         A = A.astype(args.dtype)
+    before = _signature(path)
     info = {"path": os.path.abspath(path), "dataset": dataset, "format": suffix.lstrip("."),
-            "shape": list(A.shape), "dtype": str(file_dtype), **fingerprint(path)}
-    return A, info
+            "shape": list(A.shape), "dtype": str(file_dtype),
+            **fingerprint(path, progress=not args.quiet)}
+    return A, info, before
+
+
+def _signature(path):
+    """Identity, size and time of modification of the input's file(s): a write during the
+    run changes it, and the result, read from two versions of the file, is not written."""
+    def stat(name):
+        st = os.stat(name)
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+    return [(rel, stat(full)) for rel, full in _files_of(path)] + [stat(path)]
 
 
 def _check_ranks(args, shape):
@@ -292,29 +307,73 @@ def check_iters(args, A) -> int:
     return CHECK_ITERS_FILE if hasattr(A, "chunks") else CHECK_ITERS_MEMORY
 
 
-def fingerprint(path) -> dict:
-    """Size and SHA-256 of the input's first 64 KiB (its header: the .npy header, the HDF5
-    superblock, the Matrix Market banner) or, for a Zarr store, of its metadata files: a
-    cheap check that a result belongs to a file, without another pass over it."""
+#: Bytes the input's checksum reads at a time.
+HASH_BLOCK = 8 << 20
+
+
+def fingerprint(path, progress=False) -> dict:
+    """Size and SHA-256 of the whole input: for a file, the digest ``sha256sum`` prints; for a
+    Zarr store (a folder), the SHA-256 of its files' relative paths, each followed by a NUL and
+    the file's own SHA-256, in sorted order. Any changed byte changes it (one more read of the
+    input, streamed in :data:`HASH_BLOCK` blocks; ``progress`` shows a bar on stderr after
+    1 s)."""
+    import hashlib
+
+    from tqdm import tqdm
+    files = _files_of(path)
+    size = sum(os.path.getsize(full) for _, full in files)
+    with tqdm(total=size, desc="checksum of the input", unit="B", unit_scale=True,
+              file=sys.stderr, delay=1.0, leave=False, disable=not progress) as bar:
+        if not os.path.isdir(path):
+            return {"bytes": size, "sha256": _sha256(path, bar).hexdigest()}
+        h = hashlib.sha256()
+        for rel, full in files:
+            h.update(rel.encode() + b"\0" + _sha256(full, bar).digest())
+    return {"bytes": size, "sha256": h.hexdigest()}
+
+
+def _files_of(path):
+    """``[(relative path, path)]``: the file itself, or a folder's files in a fixed order."""
+    if not os.path.isdir(path):
+        return [(os.path.basename(path), path)]
+    out = []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        out += [(os.path.relpath(os.path.join(root, name), path), os.path.join(root, name))
+                for name in sorted(files)]
+    return out
+
+
+def _sha256(path, bar):
+    import hashlib
+    h = hashlib.sha256()
+    buf = bytearray(HASH_BLOCK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            bar.update(n)
+    return h
+
+
+def header_fingerprint(path) -> dict:
+    """What outputs written before whole-file checksums recorded (``header_sha256``): the
+    size and the SHA-256 of the first 64 KiB, or of a Zarr store's metadata files. Kept to
+    read those outputs: a change past the header does not show in it."""
     import hashlib
     h = hashlib.sha256()
     if os.path.isdir(path):
         size = 0
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
-                full = os.path.join(root, name)
-                size += os.path.getsize(full)
-                if name.startswith(".z") or name == "zarr.json":
-                    h.update(os.path.relpath(full, path).encode())
-                    with open(full, "rb") as f:
-                        h.update(f.read(1 << 16))
-        return {"bytes": size, "header_sha256": h.hexdigest(), "header_bytes": None}
+        for rel, full in _files_of(path):
+            size += os.path.getsize(full)
+            if os.path.basename(rel).startswith(".z") or os.path.basename(rel) == "zarr.json":
+                h.update(rel.encode())
+                with open(full, "rb") as f:
+                    h.update(f.read(1 << 16))
+        return {"bytes": size, "header_sha256": h.hexdigest()}
     with open(path, "rb") as f:
-        head = f.read(1 << 16)
-    h.update(head)
-    return {"bytes": os.path.getsize(path), "header_sha256": h.hexdigest(),
-            "header_bytes": len(head)}
+        h.update(f.read(1 << 16))
+    return {"bytes": os.path.getsize(path), "header_sha256": h.hexdigest()}
 
 
 def metadata(args, *, seed, shape, dtype, info, rank, s, passes, check, check_passes,

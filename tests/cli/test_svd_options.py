@@ -65,8 +65,7 @@ def test_every_option_reaches_the_result_and_the_metadata(npy, tmp_path):
             meta["power_iters"], meta["dtype"]) == (11, 6, True, "krylov", "rademacher", 3,
                                                     "float32")
     assert meta["input"]["shape"] == [400, 60] and meta["input"]["dtype"] == "float64"
-    head = path.read_bytes()[:65536]
-    assert meta["input"]["header_sha256"] == hashlib.sha256(head).hexdigest()
+    assert meta["input"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert meta["input"]["bytes"] == path.stat().st_size
     assert meta["randla_version"] and meta["passes"] >= 1
     assert "seed 11" in err and "<=" in err and "Traceback" not in err
@@ -135,7 +134,7 @@ def test_info_prints_the_metadata(npy, tmp_path):
     randla("svd", path, "-k", 4, "--seed", 7, "--quiet", "-o", out, check=0)
     _, text, _ = randla("info", out, check=0)
     assert "seed: 7" in text and "rank: 4" in text and "error.bound:" in text
-    assert "input.header_sha256:" in text and "arrays.U: [400, 4]" in text
+    assert "input.sha256:" in text and "arrays.U: [400, 4]" in text
     assert "input_now: unchanged" in text
     _, text, _ = randla("info", out, "--json", check=0)
     assert json.loads(text)["seed"] == 7 == meta_of(out)[0]["seed"]
@@ -370,3 +369,75 @@ def test_info_into_a_closed_pipe_exits_quietly(npy, tmp_path, json_flag):
     p.stdout.close()
     assert p.wait(timeout=300) == 128 + signal.SIGPIPE
     assert p.stderr.read() == ""
+
+
+def _changed_at(path, where):
+    """Add 1 to one entry of the .npy matrix at ``path``, in place (size and header kept)."""
+    A = np.load(path, mmap_mode="r+")
+    A[where] += 1
+    A.flush()
+    del A
+
+
+@pytest.mark.parametrize("where", [(-1, -1), (200, 30), (0, 0)])
+def test_info_sees_a_change_anywhere_in_the_input(npy, tmp_path, where):
+    # a.npy is 192 KB: a change past its first 64 KiB used to read "unchanged"
+    path, _ = npy
+    out = tmp_path / "o.npz"
+    randla("svd", path, "-k", 2, "--quiet", "-o", out, check=0)
+    original = path.read_bytes()
+    _changed_at(path, where)
+    assert json.loads(randla("info", out, "--json", check=0)[1])["input_now"] == "changed"
+    path.write_bytes(original)     # the same content again, with a new time of modification
+    assert json.loads(randla("info", out, "--json", check=0)[1])["input_now"] == "unchanged"
+
+
+def test_info_sees_a_change_in_any_chunk_of_a_zarr_store(rng, tmp_path):
+    import zarr
+    A = rng.standard_normal((300, 20))
+    # uncompressed: a changed value leaves every file's size as it was
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=A.shape, chunks=(100, 20),
+                          dtype="f8", compressors=None)
+    z[:] = A
+    out = tmp_path / "o.npz"
+    randla("svd", tmp_path / "a.zarr", "-k", 2, "--quiet", "-o", out, check=0)
+    assert "input_now: unchanged" in randla("info", out, check=0)[1]
+    z[299, 19] = A[299, 19] + 1          # the last chunk only
+    assert "input_now: changed" in randla("info", out, check=0)[1]
+
+
+def test_info_reads_outputs_with_a_header_checksum(npy, tmp_path):
+    # outputs written before whole-file checksums record the SHA-256 of the first 64 KiB
+    import zipfile
+    path, _ = npy
+    out = tmp_path / "o.npz"
+    randla("svd", path, "-k", 2, "--quiet", "-o", out, check=0)
+    meta, arrays = meta_of(out)
+    del meta["input"]["sha256"]
+    meta["input"]["header_sha256"] = hashlib.sha256(path.read_bytes()[:65536]).hexdigest()
+    meta["input"]["header_bytes"] = 65536
+    arrays["metadata"] = np.array(json.dumps(meta))
+    old = tmp_path / "old.npz"
+    np.savez(old, **arrays)
+    assert zipfile.is_zipfile(old)
+    status = json.loads(randla("info", old, "--json", check=0)[1])["input_now"]
+    assert status.startswith("size and first 64 KiB unchanged") and "not checksummed" in status
+    _changed_at(path, (0, 0))
+    assert json.loads(randla("info", old, "--json", check=0)[1])["input_now"] == "changed"
+
+
+def test_an_input_written_during_the_run_is_not_trusted(npy, tmp_path, monkeypatch, capsys):
+    from randla.cli import main, svd
+    path, _ = npy
+    real = svd.decompose
+
+    def decompose_while_written(*args, **kwargs):
+        result = real(*args, **kwargs)
+        _changed_at(path, (-1, -1))       # another program writes the file meanwhile
+        return result
+    monkeypatch.setattr(svd, "decompose", decompose_while_written)
+    out = tmp_path / "o.npz"
+    assert main(["svd", str(path), "-k", "2", "--quiet", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "changed while it was being read" in err and "nothing was written" in err, err
+    assert sorted(os.listdir(tmp_path)) == ["a.npy"]
