@@ -67,7 +67,11 @@ class DiagResult(NamedTuple):
 
 # -- input ---------------------------------------------------------------------------------------
 class _Counted:
-    """An operator that counts the vectors it is applied to (``matvecs``)."""
+    """An operator that counts the vectors it is applied to (``matvecs``), and that gives the
+    products of A / ``scale``: the estimators square and cube entries of the products (norms,
+    variances, Gram matrices), which overflow from about 1e154 and underflow below 1e-154, so
+    products far from 1 are brought near it by a power of two (exact), fixed by the first
+    product; estimates homogeneous in A are multiplied back by :attr:`unit`."""
 
     def __init__(self, op, symmetric):
         self.op = op
@@ -75,17 +79,44 @@ class _Counted:
         self.dtype = op.dtype
         self.symmetric = symmetric
         self.matvecs = 0
+        self.scale = None
+        self.scaled_csr = None  # A / scale for kernels that read a CSR A directly (Lanczos)
+
+    @property
+    def unit(self) -> float:
+        """What estimates from the products are multiplied by (1 when not scaled)."""
+        return 1.0 if self.scale is None else self.scale
+
+    def fix_scale(self, peak):
+        """Fix the scale (once) from the largest magnitude ``peak`` of A or a product."""
+        if self.scale is None:
+            self.scale = safe_scale(peak, self.dtype)
+        return self.scale
+
+    def _scaled(self, Y):
+        c = self.fix_scale(float(np.max(np.abs(Y), initial=0.0)))
+        return Y if c == 1.0 else Y / np.asarray(c, dtype=real_dtype(Y.dtype))
 
     def matmat(self, X):
         self.matvecs += X.shape[1]
-        return _finite(np.asarray(self.op.matmat(X)))
+        return self._scaled(_finite(np.asarray(self.op.matmat(X))))
 
     def rmatmat(self, X):
         """A^T X (A X when A was declared symmetric)."""
         if self.symmetric:
             return self.matmat(X)
         self.matvecs += X.shape[1]
-        return _finite(np.asarray(self.op.rmatmat(X)))
+        return self._scaled(_finite(np.asarray(self.op.rmatmat(X))))
+
+
+def safe_scale(peak, dtype) -> float:
+    """1 when entries of magnitude ``peak`` can be squared and cubed safely in ``dtype``,
+    else the power of two nearest below ``peak`` (so A / scale has entries near 1)."""
+    finfo = np.finfo(real_dtype(dtype))
+    limit = math.ldexp(1.0, finfo.maxexp // 8)   # 2^128 for float64, 2^16 for float32
+    if not (0 < peak < math.inf) or 1 / limit <= peak <= limit:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(peak)[1] - 1)
 
 
 def _finite(Y):
@@ -236,18 +267,33 @@ def run(state, m, adaptive, tol, atol, first):
     ``state.estimate()`` returns (estimate, error)."""
     if not adaptive:
         state.grow(m)
-        return state.estimate()
+        return _estimate(state)
     restarts = getattr(state, "restarts", False)
     budget = min(m, first)
     while True:
         state.grow(budget)
-        est, err = state.estimate()
-        target = max(atol or 0.0, (tol or 0.0) * float(np.linalg.norm(est)))
+        est, err = _estimate(state)
+        target = max(atol or 0.0, (tol or 0.0) * _safe_norm(est))
         left = m - state.op.matvecs if restarts else m
         nxt = min(2 * budget, left)
         if err <= target or nxt <= budget:
             return est, err
         budget = nxt
+
+
+def _safe_norm(x) -> float:
+    """||x||_2 without squaring entries of 1e200 (or 1e-200)."""
+    peak = float(np.max(np.abs(x), initial=0.0))
+    return peak * float(np.linalg.norm(x / peak)) if 0 < peak < math.inf else peak
+
+
+def _estimate(state):
+    """The state's (estimate, error) in the units of A: states of estimators homogeneous in A
+    work on A / scale (see :class:`_Counted`); the others (``homogeneous = False``) unscale
+    themselves."""
+    est, err = state.estimate()
+    c = state.op.unit if getattr(state, "homogeneous", True) else 1.0
+    return (est, err) if c == 1.0 else (est * c, err * c)
 
 
 def finish(state, m, adaptive, tol, atol, first, method):
@@ -257,6 +303,12 @@ def finish(state, m, adaptive, tol, atol, first, method):
 
 
 def sample_error(samples):
-    """Standard error of the mean of ``samples`` (NaN for fewer than two)."""
+    """Standard error of the mean of ``samples`` (NaN for fewer than two), computed at a
+    power-of-two scale (exact) so that squares of samples of 1e200 or 1e-200 do not overflow
+    or underflow."""
     k = len(samples)
-    return float(np.std(samples, ddof=1) / math.sqrt(k)) if k > 1 else math.nan
+    if k < 2:
+        return math.nan
+    peak = float(np.max(np.abs(samples)))
+    c = math.ldexp(1.0, math.frexp(peak)[1]) if 0 < peak < math.inf else 1.0
+    return float(c * np.std(np.asarray(samples) / c, ddof=1) / math.sqrt(k))

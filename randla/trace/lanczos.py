@@ -12,6 +12,7 @@ import math
 import numba
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse as sp
 from numba import prange
 
 from .._budget import rows_within
@@ -384,11 +385,18 @@ _CHUNK_ROWS = 2048
 
 
 def _csr_matrix(op, dtype):
-    """The scipy CSR matrix behind a counted operator, when the fused kernel can use it."""
+    """The scipy CSR matrix behind a counted operator, when the fused kernel can use it,
+    divided by the operator's scale as its products are (a copy only for extreme scales)."""
     A = getattr(getattr(op, "op", None), "A", None)
     if type(getattr(op, "op", None)) is SparseOperator and A.format == "csr" \
             and A.dtype == dtype:
-        return A
+        c = op.fix_scale(float(np.max(np.abs(A.data), initial=0.0)))
+        if c == 1.0:
+            return A
+        if op.scaled_csr is None:  # indices shared: only the values are copied
+            op.scaled_csr = sp.csr_matrix((A.data / np.asarray(c, A.dtype), A.indices, A.indptr),
+                                          shape=A.shape)
+        return op.scaled_csr
     return None
 
 
@@ -558,6 +566,9 @@ def _omega_step(omega, omega_prev, alpha, beta, beta_j, beta_jm1, j, eps):
 
 
 class _SLQ:
+    #: Lanczos runs on A / scale (its products); the Ritz values are scaled back before f
+    homogeneous = False
+
     def __init__(self, op, vectors, f, positive, degree, reorth):
         self.op, self.vectors, self.f, self.positive = op, vectors, f, positive
         self.degree, self.reorth = degree, reorth
@@ -581,6 +592,7 @@ class _SLQ:
 
     def _quadrature(self, a, b):
         theta, V = sla.eigh_tridiagonal(a, b, check_finite=False)
+        theta = theta * self.op.unit
         if self.positive and theta.min() <= 0:
             raise ValueError(f"A is not positive definite: Lanczos found the eigenvalue "
                              f"{theta.min():.3g} <= 0, outside the domain of f")
