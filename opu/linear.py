@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from randla._validation import check_positive_int, check_random_state
+from randla._validation import check_positive_int, check_random_state, check_unit_interval
 
 from .device import OPU, check_binary
 from .encoding import BitPlaneEncoder
@@ -105,9 +105,10 @@ class LinearProjection:
     # -- calibration --------------------------------------------------------------------------
     def calibrate(self, target=0.8):
         """Probe random patterns (anchor lit): set the exposure so the brightest pixel of 16
-        probes reads about ``target * 255``, estimate the gain from the mean counts of all
+        probes reads about ``target * 255`` (``0 < target < 1``), estimate the gain from the mean counts of all
         probes, and measure the reference (the anchor alone) once, at the longer exposure that
         puts its brightest pixel near 255 (so its rounding error is small). Returns self."""
+        target = check_unit_interval(target, "target")
         opu, lay = self.opu, self.opu._layout()
         probes = (self.rng.random((self.n_probes, lay.n_features)) < 0.5).astype(np.uint8)
         field = opu.field(probes, reserved=True)

@@ -169,6 +169,17 @@ def test_bad_setups_are_rejected(rng):
         LinearProjection(opu).project_binary(np.full((1, 50), 0.5))
 
 
+@pytest.mark.parametrize("target", [0, -0.5, 1.0, 3.0, float("nan")])
+def test_calibrate_names_a_bad_target_and_leaves_the_exposure(target, rng):
+    """calibrate(target=0) used to fail on the exposure it had set (exposure_us = 0)."""
+    proj = _projection(rng, n_features=60, n_out=20, reserve=60)
+    exposure = proj.opu.exposure_us
+    with pytest.raises(ValueError, match="target") as info:
+        proj.calibrate(target=target)
+    assert "exposure" not in str(info.value)
+    assert proj.opu.exposure_us == exposure and proj.scale_ is None
+
+
 def test_gain_has_no_speckle_bias_with_few_pixels(rng):
     """With 20 camera pixels a plain mean of the probe counts carries each pixel's fixed speckle
     (about 11% error); the variance estimate does not: over 150 draws its error had median 2.6%,
