@@ -88,11 +88,8 @@ class _Counted:
         return 1.0 if self.scale is None else self.scale
 
     def fix_scale(self, peak):
-        """Fix the scale (once) from the largest magnitude ``peak`` of A or a product; a zero
-        product leaves it open (zero at any scale)."""
+        """Fix the scale (once) from the largest magnitude ``peak`` of A or a product."""
         if self.scale is None:
-            if peak == 0:
-                return 1.0
             self.scale = safe_scale(peak, self.dtype)
         return self.scale
 
