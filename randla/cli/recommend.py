@@ -39,12 +39,13 @@ def run(args) -> int:
 def _run(args) -> int:
     from ..recommend import PureSVD, SoftImpute, evaluate, load_ratings
     R = load_ratings(args.ratings)
-    k = min(args.rank, min(R.shape))
+    k = args.rank
+    if k >= min(R.shape):    # not clamped: at min(users, items) PureSVD's scores are noise
+        raise ValueError(f"-k {k} must be less than the numbers of users ({R.shape[0]}) and "
+                         f"items ({R.shape[1]}) in {args.ratings}")
     model = PureSVD(k, rng=args.seed).fit(R)
     if args.user is not None:
-        user = int(args.user) if R.users.dtype.kind in "iu" else args.user
-        row = R.to_indices([user], None)[0]
-        top = model.recommend(row, n=args.n)[0]
+        top = model.recommend(_user_row(R, args.user, args.ratings), n=args.n)[0]
         for item in R.items[top[top >= 0]]:
             print(item)
         return 0
@@ -55,3 +56,21 @@ def _run(args) -> int:
           f"{top.recall:.4f}  ndcg@{args.n} {top.ndcg:.4f}")
     print(f"SoftImpute(k={k}): RMSE {rmse:.4f}")
     return 0
+
+
+def _user_row(R, user, path):
+    """The row of the user id written ``user``, compared as the file's ids are read: as an
+    integer only when the file's ids are integers and ``user`` is one written the same way."""
+    user = user.strip()
+    if R.users.dtype.kind in "iu":
+        try:
+            value = int(user)
+        except ValueError:
+            value = None
+        if value is None or str(value) != user:
+            raise ValueError(f"user id {user!r} is not in {path}")
+        user = value
+    try:
+        return R.to_indices([user], None)[0]
+    except ValueError:
+        raise ValueError(f"user id {user!r} is not in {path}") from None

@@ -10,6 +10,7 @@ Examples
 True
 """
 from . import metrics
+from ._fitted import NotFittedError
 from .metrics import Evaluation, evaluate
 from .puresvd import PureSVD
 from .ratings import Ratings, load_ratings
@@ -19,4 +20,4 @@ from .synthetic import synthetic_ratings
 
 __all__ = ["Ratings", "load_ratings", "PureSVD", "SoftImpute", "synthetic_ratings", "metrics",
            "evaluate", "Evaluation", "RatingStore", "RatingStoreOperator", "save_ratings",
-           "open_ratings"]
+           "open_ratings", "NotFittedError"]

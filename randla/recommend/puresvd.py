@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import check_positive_int, check_rank
+from .._validation import check_positive_int
 from ..lowrank import rsvd
+from ._fitted import check_fitted
 from ._topn import BATCH_BYTES, top_n
 from .ratings import as_rating_matrix, as_rows
 from .store import RatingStore, RatingStoreOperator
@@ -24,7 +25,9 @@ class PureSVD:
     Parameters
     ----------
     k : int
-        Rank (50 is the paper's choice for MovieLens).
+        Rank (50 is the paper's choice for MovieLens), less than the numbers of users and of
+        items: at ``k = min(n_users, n_items)`` the item space V is every user's ratings'
+        space, ``r_u V V^T = r_u``, and every unseen item's score is rounding noise.
     oversample, power_iters, sketch :
         Passed to :func:`randla.rsvd` (any sketch name, a factory or a Sketcher of shape
         ``(k + oversample, n_items)`` for a users >= items matrix).
@@ -70,7 +73,7 @@ class PureSVD:
         if isinstance(R, (RatingStore, RatingStoreOperator)):
             return self._fit_store(R.operator() if isinstance(R, RatingStore) else R)
         M = as_rating_matrix(R)
-        k = check_rank(self.k, "k", *M.shape)
+        k = _check_k(self.k, M.shape)
         _, s, Vh = rsvd(M, k, oversample=self.oversample, power_iters=self.power_iters,
                         sketch=self.sketch, rng=self.rng)
         self.item_factors_ = np.ascontiguousarray(Vh.T)
@@ -83,7 +86,7 @@ class PureSVD:
         return self
 
     def _fit_store(self, op):
-        k = check_rank(self.k, "k", *op.shape)
+        k = _check_k(self.k, op.shape)
         _, s, Vh = rsvd(op, k, oversample=self.oversample, power_iters=self.power_iters,
                         sketch=self.sketch, rng=self.rng)
         V = np.ascontiguousarray(Vh.T)
@@ -108,10 +111,12 @@ class PureSVD:
 
     @property
     def n_users(self) -> int:
+        check_fitted(self, "n_users")
         return self.user_factors_.shape[0]
 
     @property
     def n_items(self) -> int:
+        check_fitted(self, "n_items")
         return self.item_factors_.shape[0]
 
     def _users(self, users):
@@ -127,6 +132,7 @@ class PureSVD:
 
     def scores(self, user_indices):
         """Dense scores (len(users), n_items): ``r_u V V^T``."""
+        check_fitted(self, "scores")
         users = self._users(user_indices)
         return self.user_factors_[users] @ self.item_factors_.T
 
@@ -137,12 +143,13 @@ class PureSVD:
         Users are scored in batches of ``batch_bytes`` of scores, so every user of a large
         matrix can be served in bounded memory. ``user_indices=None`` means all users. With
         ``exclude_seen`` the user's rated items are skipped; -1 fills places left when fewer
-        than n items remain.
+        than n items remain (n larger than the number of items included).
         """
+        check_fitted(self, "recommend")
         n = check_positive_int(n, "n")
         users = self._users(user_indices)
         seen = self._seen_rows if isinstance(self.seen_, RatingStore) else self.seen_
-        return top_n(self.user_factors_, self.item_factors_, users, min(n, self.n_items),
+        return top_n(self.user_factors_, self.item_factors_, users, n,
                      seen=seen if exclude_seen else None, batch_bytes=batch_bytes)
 
     def fold_in(self, rows):
@@ -152,6 +159,7 @@ class PureSVD:
         A new user's factor is ``r V`` with the fitted V. When the fit's item space already
         holds the new users' tastes this equals a refit's scores.
         """
+        check_fitted(self, "fold_in")
         rows = as_rows(rows, self.n_items, self.item_factors_.dtype)
         start = self.n_users
         self.user_factors_ = np.vstack([self.user_factors_,
@@ -162,3 +170,13 @@ class PureSVD:
         else:
             self.seen_ = sp.vstack([self.seen_, rows], format="csr")
         return np.arange(start, self.n_users)
+
+
+def _check_k(k, shape):
+    """k < min(n_users, n_items): at the minimum PureSVD projects on every user's ratings."""
+    m, n = shape
+    if k >= min(m, n):
+        raise ValueError(f"k must be < min(n_users, n_items) = {min(m, n)} for PureSVD, got "
+                         f"{k}: at k = {min(m, n)} the scores r_u V V^T are the user's own "
+                         f"ratings and every unseen item scores 0 (rounding noise)")
+    return k

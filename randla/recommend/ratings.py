@@ -445,7 +445,12 @@ def as_rows(rows, n_items, dtype, name="rows"):
         rows = rows.matrix
     if not sp.issparse(rows):
         rows = np.asarray(rows, dtype=dtype)
-        rows = sp.csr_matrix(rows[None, :] if rows.ndim == 1 else rows)
+    if rows.ndim == 1:
+        rows = rows.reshape(1, -1)
+    if rows.ndim != 2:
+        raise ValueError(f"{name} must be one user's ratings (1-D, {n_items} items) or users x "
+                         f"items (2-D), got shape {rows.shape}")
+    rows = sp.csr_matrix(rows)
     if rows.shape[1] != n_items:
         raise ValueError(f"{name} must have {n_items} columns (the model's items), got "
                          f"{rows.shape[1]}")

@@ -22,6 +22,7 @@ from .._linalg import cholqr, qr_factor, small_svd
 from .._validation import check_positive_int, check_random_state, check_rank, check_real, check_unit_interval
 from ..exceptions import AccuracyWarning
 from ..lowrank import rsvd
+from ._fitted import check_fitted
 from ._operators import SoftImputeOperator, observed_values
 from ._topn import BATCH_BYTES, top_n
 from .ratings import as_rating_matrix, as_rows
@@ -115,6 +116,9 @@ class SoftImpute:
         """Fit on a Ratings or a users x items sparse matrix (absent = not rated)."""
         M = as_rating_matrix(R)
         k = check_rank(self.k, "k", *M.shape)
+        if self.shrinkage is None and M.nnz < 2:
+            raise ValueError(f"SoftImpute with shrinkage=None holds out ratings to choose the "
+                             f"shrinkage and needs at least 2, got {M.nnz}: pass shrinkage=")
         rng = check_random_state(self.rng)
         with _blas_threads(M.shape, k + self.oversample):
             return self._fit(M, k, rng)
@@ -141,8 +145,9 @@ class SoftImpute:
 
     def _choose_shrinkage(self, M, k, rng):
         """lambda with the least RMSE on a random hold-out, along a decreasing path."""
-        hold = np.zeros(M.nnz, dtype=bool)
-        hold[rng.permutation(M.nnz)[:max(1, int(round(self.validation_size * M.nnz)))]] = True
+        hold = np.zeros(M.nnz, dtype=bool)   # at least one rating held out, one kept
+        n_hold = min(max(1, int(round(self.validation_size * M.nnz))), M.nnz - 1)
+        hold[rng.permutation(M.nnz)[:n_hold]] = True
         train, valid = _subset(M, ~hold), _subset(M, hold)
         mu, bu, bi = _biases(train, self.bias_reg)
         X = _residual(train, mu, bu, bi)
@@ -196,14 +201,17 @@ class SoftImpute:
     # -- using the model ----------------------------------------------------------------------
     @property
     def n_users(self) -> int:
+        check_fitted(self, "n_users")
         return self.user_factors_.shape[0]
 
     @property
     def n_items(self) -> int:
+        check_fitted(self, "n_items")
         return self.item_factors_.shape[0]
 
     def predict(self, user_indices, item_indices):
         """Predicted ratings of the (user, item) index pairs (arrays of one shape)."""
+        check_fitted(self, "predict")
         u = np.asarray(user_indices)
         i = np.asarray(item_indices)
         if u.shape != i.shape:
@@ -227,14 +235,14 @@ class SoftImpute:
         """The n items of highest predicted rating for each user (int array (len(users), n),
         best first; -1 fills places left when fewer than n items remain). Batched as
         :meth:`PureSVD.recommend`."""
+        check_fitted(self, "recommend")
         n = check_positive_int(n, "n")
         users = np.arange(self.n_users) if user_indices is None else np.atleast_1d(
             np.asarray(user_indices))
         _check_index(users, self.n_users, "user_indices")
         # the user's mean and bias do not change the order: item bias plus the factor term
-        return top_n(self.user_factors_, self.item_factors_, users, min(n, self.n_items),
-                     offset=self.item_bias_, seen=self.seen_ if exclude_seen else None,
-                     batch_bytes=batch_bytes)
+        return top_n(self.user_factors_, self.item_factors_, users, n, offset=self.item_bias_,
+                     seen=self.seen_ if exclude_seen else None, batch_bytes=batch_bytes)
 
     def fold_in(self, rows):
         """Add new users from their rating rows (sparse or dense, n_items columns) without
@@ -245,6 +253,7 @@ class SoftImpute:
         with ``B = V diag(d)^(1/2)`` (the factorized form of the nuclear norm problem), which
         is what a user's row satisfies at the soft-impute solution.
         """
+        check_fitted(self, "fold_in")
         rows = as_rows(rows, self.n_items, self.item_factors_.dtype)
         B = self.item_factors_ * np.sqrt(self.singular_values_)
         k = B.shape[1]

@@ -50,7 +50,11 @@ def test_evaluate_prints_the_library_numbers(files):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--user", "99999"], "unknown id 99999"),
+    (["--user", "99999"], "user id 99999 is not in"),
+    (["--user", "abc"], "user id 'abc' is not in"),
+    (["--user", "007"], "user id '007' is not in"),      # ids are integers: "7", not "007"
+    (["--user", "7", "-k", "100000"], "-k 100000 must be less than the numbers of users"),
+    (["--user", "7", "-k", "150"], "-k 150 must be less than"),
     (["--user", "1", "-n", "0"], "must be >= 1"),
     ([], "one of the arguments --user --evaluate is required"),
 ])
@@ -62,3 +66,21 @@ def test_errors_are_one_line(files, args, message):
 def test_missing_file(tmp_path):
     code, _, err = _run(tmp_path / "none.data", "--user", 1)
     assert code == 2 and "No such file" in err
+
+
+def test_ids_are_printed_as_written_in_the_file(tmp_path):
+    # item ids with leading zeros ("0345417623", ISBN-like) and their unpadded twins: the
+    # printed ids are the file's strings, never a number read from them
+    rng = np.random.default_rng()
+    R = synthetic_ratings(60, 40, 900, rank=3, rng=rng)
+    names = [f"{j:010d}" if j % 2 else str(j) for j in range(40)]
+    names[2], names[3] = "7", "007"
+    u, i, v = R.triplets()
+    p = tmp_path / "r.csv"
+    p.write_text("".join(f"u{a},{names[b]},{c:g}\n" for a, b, c in zip(u, i, v)))
+    code, out, err = _run(p, "--user", "u5", "-n", 30, "-k", 4)
+    assert code == 0, err
+    printed = out.split()
+    seen = {names[j] for j in i[u == 5]}
+    assert printed and set(printed) <= set(names) - seen and len(set(printed)) == len(printed)
+    assert len(printed) == min(30, 40 - len(seen))

@@ -105,3 +105,40 @@ def test_evaluate():
     assert ev.mae == pytest.approx(np.mean(np.abs(d - 3)))
     assert ev.precision == pytest.approx(metrics.precision_at_k(RECS, TEST, 3))
     assert ev.ndcg == pytest.approx(metrics.ndcg_at_k(RECS, TEST, 3))
+
+
+def test_recall_divides_by_all_relevant_items_even_beyond_k():
+    # many relevant items per user, few recommended: recall = hits / n_relevant (as the
+    # docstring defines it), not hits / min(n_relevant, k)
+    rng = np.random.default_rng()
+    test = sp.random(40, 30, density=0.6, random_state=rng, format="csr")
+    test.data = rng.integers(1, 6, test.nnz).astype(float)
+    recs = np.argsort(rng.random((40, 30)), axis=1)[:, :5]
+    for k in (1, 2, 5):
+        ref = reference(recs, test, k, 4)
+        assert metrics.recall_at_k(recs, test, k) == pytest.approx(ref["r"])
+        assert metrics.precision_at_k(recs, test, k) == pytest.approx(ref["p"])
+        assert metrics.ndcg_at_k(recs, test, k) == pytest.approx(ref["n"])
+
+
+def _brute_force_precision(model, test, k, exclude):
+    D = test.toarray()
+    users = [u for u in range(D.shape[0]) if np.any(D[u] >= 4)]
+    recs = model.recommend(users, n=k, exclude_seen=exclude)
+    return np.mean([np.sum([j >= 0 and D[u, j] >= 4 for j in row]) / k
+                    for u, row in zip(users, recs)])
+
+
+def test_evaluate_passes_exclude_seen_and_handles_k_beyond_the_items():
+    from randla.recommend import PureSVD, synthetic_ratings
+    R = synthetic_ratings(60, 8, 300, rng=np.random.default_rng())
+    model = PureSVD(3, rng=0).fit(R)
+    # evaluated on its own training ratings: every relevant item is seen, so excluding
+    # the seen items leaves no hit and keeping them finds some
+    assert metrics.evaluate(model, R, k=3).precision == 0
+    kept = metrics.evaluate(model, R, k=3, exclude_seen=False)
+    assert kept.precision > 0
+    assert kept.precision == pytest.approx(_brute_force_precision(model, R.matrix, 3, False))
+    ev = metrics.evaluate(model, R, k=10, exclude_seen=False)     # 10 > 8 items: -1 padded
+    assert ev.k == 10
+    assert ev.precision == pytest.approx(_brute_force_precision(model, R.matrix, 10, False))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from randla.recommend import PureSVD, synthetic_ratings
+from randla.recommend import PureSVD, Ratings, synthetic_ratings
 from randla.recommend._topn import top_n
 
 
@@ -105,5 +105,50 @@ def test_float32_stays_float32_and_validation():
         model.fold_in(np.ones(59))
     with pytest.raises(TypeError, match="Ratings or a scipy.sparse"):
         PureSVD(5).fit(np.ones((10, 10)))
-    with pytest.raises(ValueError, match="k must be <="):
+    with pytest.raises(ValueError, match="k must be <"):
         PureSVD(70).fit(R)
+
+
+def test_k_must_be_less_than_users_and_items(tmp_path):
+    # at k = min(m, n) V V^T keeps every user's ratings: unseen items score rounding noise
+    rng = np.random.default_rng()
+    m, n = (int(x) for x in rng.integers(8, 20, 2))
+    D = rng.random((m, n)) * (rng.random((m, n)) < 0.5)
+    D[np.arange(min(m, n)), np.arange(min(m, n))] = 1.0     # full rank
+    R = sp.csr_matrix(D)
+    from randla.recommend import save_ratings
+    store = save_ratings(Ratings(R), tmp_path / "s")
+    for data in (R, store):
+        for k in (min(m, n), min(m, n) + 1, 10**5):
+            with pytest.raises(ValueError, match=rf"k must be < min\(n_users, n_items\) = "
+                                                 rf"{min(m, n)}"):
+                PureSVD(k, rng=0).fit(data)
+        assert PureSVD(min(m, n) - 1, rng=0).fit(data).item_factors_.shape == (n, min(m, n) - 1)
+
+
+def test_recommend_pads_n_beyond_the_items():
+    rng = np.random.default_rng()
+    R = sp.csr_matrix(rng.random((12, 6)) * (rng.random((12, 6)) < 0.4))
+    model = PureSVD(3, rng=0).fit(R)
+    for exclude in (True, False):
+        got = model.recommend(None, n=9, exclude_seen=exclude)
+        assert got.shape == (12, 9)
+        np.testing.assert_array_equal(got, dense_top(model.scores(None), 9,
+                                                     R if exclude else None))
+    assert np.all(got[:, 6:] == -1)
+
+
+def test_not_fitted_and_bad_rows_are_clear_errors():
+    from randla.recommend import NotFittedError
+    model = PureSVD(3)
+    for call, what in ((lambda: model.recommend([0]), "recommend"),
+                       (lambda: model.scores([0]), "scores"),
+                       (lambda: model.fold_in(np.ones(4)), "fold_in"),
+                       (lambda: model.n_users, "n_users")):
+        with pytest.raises(NotFittedError, match=rf"call PureSVD\.fit\(ratings\) before {what}"):
+            call()
+    assert issubclass(NotFittedError, ValueError) and not hasattr(model, "n_items")
+    model.fit(synthetic_ratings(30, 20, 200, rng=0))
+    with pytest.raises(ValueError, match=r"1-D.*or users x items \(2-D\), got shape \(2, 2, 20\)"):
+        model.fold_in(np.ones((2, 2, 20)))
+    assert model.n_users == 30       # nothing added

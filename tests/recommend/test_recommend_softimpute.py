@@ -244,3 +244,38 @@ def test_users_and_items_without_ratings():
     assert np.all(np.isfinite(pred))
     tr, te = Ratings(M).split(0.3, by="user", rng=0)
     np.testing.assert_allclose((tr.matrix + te.matrix).toarray(), M.toarray())
+
+
+def test_one_rating_and_a_hold_out_of_all_but_one():
+    rng = np.random.default_rng()
+    r = float(rng.integers(1, 6))
+    one = sp.csr_matrix(([r], ([int(rng.integers(5))], [int(rng.integers(4))])), shape=(5, 4))
+    with pytest.raises(ValueError, match="at least 2, got 1: pass shrinkage="):
+        SoftImpute(1, rng=0).fit(one)
+    with pytest.raises(ValueError, match="at least 2, got 0"):
+        SoftImpute(1, rng=0).fit(sp.csr_matrix((5, 4)))
+    model = SoftImpute(1, shrinkage=0.5, rng=0).fit(one)   # mean and no bias: r everywhere
+    np.testing.assert_allclose(model.predict(np.arange(5), np.arange(5) % 4), r)
+    # a hold-out that rounds to every rating keeps one for training
+    few = sp.csr_matrix(rng.integers(1, 6, (4, 4)) * np.eye(4)[:, rng.permutation(4)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AccuracyWarning)
+        model = SoftImpute(1, validation_size=0.9, rng=0).fit(few)
+    assert np.all(np.isfinite(model.predict(np.arange(4), np.arange(4))))
+
+
+def test_not_fitted_recommend_beyond_the_items_and_3d_rows():
+    from randla.recommend import NotFittedError
+    model = SoftImpute(2, shrinkage=1.0, rng=0)
+    for call, what in ((lambda: model.predict([0], [0]), "predict"),
+                       (lambda: model.recommend([0]), "recommend"),
+                       (lambda: model.fold_in(np.ones(4)), "fold_in")):
+        with pytest.raises(NotFittedError, match=rf"SoftImpute\.fit\(ratings\) before {what}"):
+            call()
+    R = synthetic_ratings(40, 7, 150, rng=np.random.default_rng())
+    model.fit(R)
+    recs = model.recommend(None, n=10)
+    assert recs.shape == (40, 10) and np.all(recs[:, 7:] == -1)
+    np.testing.assert_array_equal(recs[:, :3], model.recommend(None, n=3))
+    with pytest.raises(ValueError, match=r"got shape \(1, 2, 7\)"):
+        model.fold_in(np.ones((1, 2, 7)))
