@@ -9,6 +9,7 @@ from .files import (
                     NpyRows,
                     SparseHeader,
                     as_panels,
+                    check_input_file,
                     open_matrix,
                     sparse_header,
                     split_dataset,
@@ -16,4 +17,4 @@ from .files import (
 
 __all__ = ["open_matrix", "as_panels", "split_dataset", "ArrayRows", "NpyRows", "H5Rows",
            "DirectPanelReader", "direct_io_supported", "PANEL_BYTES", "DENSE_SUFFIXES",
-           "SPARSE_SUFFIXES", "sparse_header", "SparseHeader"]
+           "SPARSE_SUFFIXES", "sparse_header", "SparseHeader", "check_input_file"]

@@ -88,15 +88,14 @@ def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None, max
     """
     path, dataset = split_dataset(path, dataset)
     suffix = os.path.splitext(path.rstrip("/"))[1].lower()
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"input file not found: {path}")
+    check_input_file(path)
     if dataset is not None and suffix not in (".h5", ".hdf5", ".zarr"):
         # a .npy/.npz/.mtx holds one matrix: a dataset name is a mistake, not a no-op
         raise ValueError(f"a dataset ({dataset!r}) names an array inside an .h5/.hdf5/.zarr "
                          f"input; {path} holds a single matrix")
-    if suffix in SPARSE_SUFFIXES and max_bytes is not None:
+    if suffix in SPARSE_SUFFIXES:   # the header first: its errors say what the file is not
         head = sparse_header(path)
-        if head.load_bytes > max_bytes:
+        if max_bytes is not None and head.load_bytes > max_bytes:
             raise ValueError(f"{path} ({head.shape[0]} x {head.shape[1]}, {head.nnz} stored "
                              f"entries) needs about {head.load_bytes} bytes to load, more than "
                              f"the {int(max_bytes)} bytes allowed")
@@ -114,6 +113,17 @@ def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None, max
         raise ValueError(f"unsupported input {path!r}: expected one of "
                          f"{', '.join(DENSE_SUFFIXES + SPARSE_SUFFIXES)}")
     return as_panels(reader, panel_bytes=panel_bytes)
+
+
+def check_input_file(path):
+    """Raise FileNotFoundError, IsADirectoryError (a folder that is not a Zarr store) or
+    ValueError (an empty file) naming ``path``, before any reader sees it."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"input file not found: {path}")
+    if os.path.isdir(path) and not path.rstrip("/").lower().endswith(".zarr"):
+        raise IsADirectoryError(f"{path} is a directory, not a matrix file")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise ValueError(f"{path} is an empty file (0 bytes)")
 
 
 def as_panels(x, *, panel_bytes=PANEL_BYTES):
@@ -360,6 +370,7 @@ def sparse_header(path) -> SparseHeader:
     """
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1].lower()
+    check_input_file(path)
     if suffix == ".npz":
         return _npz_header(path)
     if suffix == ".mtx":
@@ -376,15 +387,23 @@ _NPZ_ERRORS = (ValueError, OSError, KeyError, EOFError, SyntaxError, zipfile.Bad
                zlib.error, NotImplementedError)
 
 
+class _NotSparseNpz(ValueError):
+    """A valid .npz that does not hold a scipy.sparse matrix (its message is final)."""
+
+
 def _npz_header(path):
     def bad(why):
-        return ValueError(f"{path} is not a scipy.sparse .npz file (write it with "
-                          f"scipy.sparse.save_npz): {why}")
+        return _NotSparseNpz(f"{path} is not a scipy.sparse .npz file (write it with "
+                             f"scipy.sparse.save_npz): {why}")
+    if not zipfile.is_zipfile(path):   # else numpy's loaders speak of pickled data
+        raise ValueError(f"{path} is not a valid .npz file (not a zip archive, or one cut "
+                         f"short)")
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
             if not {"format.npy", "shape.npy", "data.npy"} <= names:
-                raise bad(f"it holds {', '.join(sorted(names)[:10]) or 'nothing'}")
+                raise bad(f"it holds {', '.join(sorted(names)[:10]) or 'nothing'} (a dense "
+                          f"matrix goes in an .npy file: numpy.save)")
             heads = {name: _npy_member_header(zf, name) for name in names}
             small = {}
             for name in ("format.npy", "shape.npy"):
@@ -393,8 +412,10 @@ def _npz_header(path):
                     raise bad(f"{name} is not a small array")
                 with zf.open(name) as f:
                     small[name] = np.lib.format.read_array(f, allow_pickle=False)
+    except _NotSparseNpz:
+        raise
     except _NPZ_ERRORS as e:
-        raise bad(e) from None
+        raise ValueError(f"{path} is not a valid .npz file: {e}") from None
     fmt = small["format.npy"].item()
     fmt = fmt.decode("ascii", "replace") if isinstance(fmt, bytes) else str(fmt)
     shape = tuple(int(d) for d in np.ravel(small["shape.npy"]))

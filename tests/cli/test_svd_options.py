@@ -213,7 +213,7 @@ def _hostile(d, name):
 
 @pytest.mark.parametrize("name, extra, message", [
     ("big.mtx", [], "--memory-limit"), ("dense.mtx", [], "--memory-limit"),
-    ("corrupt.npz", [], "not a scipy.sparse .npz"), ("huge.npy", [], "truncated"),
+    ("corrupt.npz", [], "is not a valid .npz file"), ("huge.npy", [], "truncated"),
     ("negative.npy", [], "negative dimension"),
     ("wide.npz", ["--memory-limit", "2MB"], "--memory-limit"),
 ])
@@ -441,3 +441,51 @@ def test_an_input_written_during_the_run_is_not_trusted(npy, tmp_path, monkeypat
     err = capsys.readouterr().err
     assert "changed while it was being read" in err and "nothing was written" in err, err
     assert sorted(os.listdir(tmp_path)) == ["a.npy"]
+
+
+def _info_json(capsys, path):
+    from randla.cli import main
+    code = main(["info", str(path), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_info_describes_a_matrix_file(rng, tmp_path, capsys):
+    import h5py
+    import scipy.io
+    m, n = (int(x) for x in rng.integers(5, 60, size=2))
+    A = rng.standard_normal((m, n)).astype(np.float32)
+    S = sp.random(m, n, density=0.2, random_state=rng, format="csr")
+    np.save(tmp_path / "a.npy", A)
+    sp.save_npz(tmp_path / "s.npz", S)
+    scipy.io.mmwrite(tmp_path / "s.mtx", S)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["x"], f["y"] = A, A.T
+    for name, dtype, nnz in [("a.npy", "float32", None), ("s.npz", "float64", S.nnz),
+                             ("s.mtx", "float64", S.nnz), ("a.h5:/y", "float32", None)]:
+        record = _info_json(capsys, tmp_path / name)
+        file = tmp_path / name.split(":")[0]
+        shape = [n, m] if name.endswith("/y") else [m, n]
+        assert (record["file"], record["format"], record["shape"], record["dtype"],
+                record["bytes"]) == (str(file), file.suffix[1:], shape, dtype,
+                                     file.stat().st_size), name
+        assert record.get("stored_entries") == nnz and record.get("dataset") == (
+            "/y" if ".h5" in name else None), name
+
+
+def test_info_names_a_file_it_cannot_read(rng, tmp_path, capsys):
+    from randla.cli import main
+    (tmp_path / "garbage.npz").write_bytes(rng.bytes(300))
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "text.npy").write_text("1 2 3\n")
+    (tmp_path / "dir.npy").mkdir()
+    np.savez(tmp_path / "plain.npz", a=np.ones(3))
+    for name, message in [("garbage.npz", "is not a valid .npz file"),
+                          ("empty.npz", "is an empty file"), ("text.npy", "is not a valid .npy"),
+                          ("dir.npy", "is a directory"), ("missing.npy", "not found"),
+                          ("plain.npz", "no randla metadata and holds no scipy.sparse matrix")]:
+        code = main(["info", str(tmp_path / name)])
+        out, err = capsys.readouterr()
+        _one_line_error(code, err, message)
+        assert str(tmp_path / name) in err and "pickle" not in err and out == "", err

@@ -65,9 +65,11 @@ def test_a_tiny_file_announcing_a_huge_matrix_is_refused_within_the_budget(tmp_p
         sparse_header(tmp_path / "lie.mtx")
 
 
-@pytest.mark.parametrize("content", [b"PK\x03\x04" + bytes(200), b"not a zip at all",
-                                     b"", None])
-def test_damaged_npz(tmp_path, content, rng):
+@pytest.mark.parametrize("content, message", [(b"PK\x03\x04" + bytes(200), "not a valid .npz file"),
+                                              (b"not a zip at all", "not a valid .npz file"),
+                                              (b"", "is an empty file"),
+                                              (None, "not a valid .npz file")])
+def test_damaged_npz(tmp_path, content, message, rng):
     path = tmp_path / "x.npz"
     if content is None:   # a valid archive cut in the middle
         sp.save_npz(path, sp.random(200, 200, density=0.2, random_state=rng, format="csr"))
@@ -77,8 +79,9 @@ def test_damaged_npz(tmp_path, content, rng):
         path.write_bytes(content)
     for call in (lambda: open_matrix(path), lambda: sparse_header(path),
                  lambda: open_matrix(path, max_bytes=10**9)):
-        with pytest.raises(ValueError, match="not a scipy.sparse .npz file"):
+        with pytest.raises(ValueError, match=message) as info:
             call()
+        assert str(info.value).startswith(str(path)) and "pickle" not in str(info.value)
 
 
 def test_npz_member_announcing_a_huge_array(tmp_path):
@@ -108,3 +111,15 @@ def test_a_dataset_for_a_single_matrix_file_is_refused(tmp_path, rng):
         with pytest.raises(ValueError, match="holds a single matrix"):
             open_matrix(tmp_path / name, "/data")
     assert os.path.exists(tmp_path / "a.npy")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".mtx", ".h5"])
+def test_empty_files_and_folders_are_named(tmp_path, suffix):
+    empty = tmp_path / f"empty{suffix}"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=f"^{empty} is an empty file"):
+        open_matrix(empty)
+    folder = tmp_path / f"folder{suffix}"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match=f"^{folder} is a directory"):
+        open_matrix(folder)
