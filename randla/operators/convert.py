@@ -1,7 +1,8 @@
 """The door: any input becomes an :class:`~randla.operators.Operator`, validated once.
 
 Accepted: numpy arrays (memmaps included), scipy.sparse matrices, scipy LinearOperators, dask
-arrays, and h5py/zarr datasets.
+arrays, and h5py/zarr datasets. A masked array is accepted when nothing in it is masked (its
+data is used), and refused with a TypeError otherwise.
 """
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Oper
         if check_finite_values:
             check_values(op, name)
         return op
+    if isinstance(A, np.ma.MaskedArray):
+        A = _unmasked(A, name)
     if isinstance(A, np.matrix):  # matrix semantics (2-D rows, * as product) would leak out
         A = np.asarray(A)
     if not isinstance(A, np.ndarray):
@@ -57,6 +60,17 @@ def as_operator(A, name: str = "A", *, check_finite_values: bool = True) -> Oper
     if check_finite_values:
         check_values(op, name)
     return op
+
+
+def _unmasked(A, name):
+    """The data of a masked array in which nothing is masked. A masked entry has no value a
+    product could use (numpy's products ignore the mask): what fills it is the caller's call."""
+    masked = int(np.ma.count_masked(A))
+    if masked:
+        raise TypeError(f"{name} is a masked array with {masked} masked entries: masked arrays "
+                        f"are not supported; fill them first, e.g. {name}.filled(0) or "
+                        f"{name}.filled({name}.mean()) (with nothing masked, the data is used)")
+    return np.ma.getdata(A)
 
 
 def check_values(op, name: str = "A") -> None:

@@ -52,3 +52,20 @@ def test_kernel_matrix_points_and_bandwidth(rng):
         randla.KernelMatrix(rng.standard_normal((10, 3)), bandwidth=1e-300)
     K = randla.KernelMatrix(rng.standard_normal((10, 3)), bandwidth=1e-3)  # tiny but finite
     np.testing.assert_allclose(K.to_dense(), np.eye(10), atol=1e-12)
+
+
+def test_masked_arrays_are_used_when_nothing_is_masked_and_refused_otherwise(rng):
+    from randla.operators import as_operator
+    A = rng.standard_normal((60, 25))
+    X = rng.standard_normal((25, 3))
+    for mask in (np.ma.nomask, np.zeros(A.shape, bool)):
+        M = np.ma.masked_array(A, mask=mask)
+        np.testing.assert_array_equal(randla.rsvd(M, 4, rng=1).S, randla.rsvd(A, 4, rng=1).S)
+        np.testing.assert_allclose(as_operator(M).matmat(X), A @ X, rtol=1e-12)
+    A[rng.integers(60), rng.integers(25)] = np.nan
+    M = np.ma.masked_invalid(A)          # the usual way a masked array is made
+    for call in (lambda: randla.rsvd(M, 4), lambda: as_operator(M),
+                 lambda: randla.lstsq(M, np.ones(60))):
+        with pytest.raises(TypeError, match=r"^A is a masked array with 1 masked entries: "
+                                            r"masked arrays are not supported; fill them"):
+            call()
