@@ -32,8 +32,13 @@ ON_INTERRUPT = "nothing was written (an older output is unchanged)"
 #: of the true error) for input in memory; 0 for files (one more pass, the bound alone).
 CHECK_ITERS_MEMORY, CHECK_ITERS_FILE = 2, 0
 
+#: What the default of --passes / --power-iters does, for the help (randla.lowrank's
+#: MAX_ADAPTIVE_ITERS and DEFAULT_POWER_ITERS, which a test checks; importing them here
+#: would cost every `randla` command a second).
+MAX_ADAPTIVE_ITERS, FIXED_POWER_ITERS = 10, 2
+
 EXAMPLES = """examples:
-  randla svd data.npy -k 50 -o svd.npz
+  randla svd data.npy -k 50 -o svd.npz                        # adaptive power iterations
   randla svd data.npy --tol 0.05 --max-rank 200 -o svd.npz     # the rank is chosen
   randla svd data.h5:/counts -k 20 --center -o pca.npz         # PCA
   randla svd big.npy -k 50 --passes 1 --memory-limit 4GB -o svd.npz
@@ -59,9 +64,13 @@ def add_arguments(p):
                    help="subtract the column means first (PCA); the means are saved as 'mean'")
     p.add_argument("--passes", type=count_arg(1), default=None, metavar="N",
                    help="passes over the matrix: 1 = single pass; N >= 2 sets the power "
-                        "iterations (see the docs); default: 2 power iterations")
+                        "iterations (see the docs). Default: adaptive, power iterations until "
+                        f"the singular values settle (at most {MAX_ADAPTIVE_ITERS}; the "
+                        "summary says how many passes); with --tol or --method krylov, "
+                        f"{FIXED_POWER_ITERS} iterations")
     p.add_argument("--power-iters", type=count_arg(0), default=None, metavar="Q",
-                   help="power iterations (or Krylov depth), instead of --passes; default 2")
+                   help="a fixed number of power iterations (or the Krylov depth), instead of "
+                        "--passes; default: adaptive (see --passes)")
     p.add_argument("--method", choices=("power", "krylov"), default="power",
                    help="subspace (power) iteration or block Krylov (better on flat spectra)")
     p.add_argument("--sketch", default="gaussian", metavar="NAME",

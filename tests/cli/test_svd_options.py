@@ -489,3 +489,14 @@ def test_info_names_a_file_it_cannot_read(rng, tmp_path, capsys):
         out, err = capsys.readouterr()
         _one_line_error(code, err, message)
         assert str(tmp_path / name) in err and "pickle" not in err and out == "", err
+
+
+def test_help_says_what_the_default_iterations_are(capsys):
+    from randla.cli import main
+    from randla.lowrank import DEFAULT_POWER_ITERS, MAX_ADAPTIVE_ITERS
+    assert main(["svd", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: 2 power iterations" not in text and "default 2" not in text
+    assert (f"Default: adaptive, power iterations until the singular values settle (at most "
+            f"{MAX_ADAPTIVE_ITERS};") in text
+    assert f"with --tol or --method krylov, {DEFAULT_POWER_ITERS} iterations" in text
