@@ -7,8 +7,11 @@ Every optical path reports to :func:`record`: :meth:`opu.OPU.transform` and the 
 :class:`contextvars.ContextVar`, so meters opened in different threads or asyncio tasks do not
 see each other's projections; a meter is shared by the threads it is handed to (its updates take
 a lock). Threads started inside a ``with metering()`` block do not inherit it (``threading``
-does not copy the context): work submitted to a thread pool is not metered unless the pool
-runs it with ``contextvars.copy_context().run``.
+does not copy the context), so a projection made in another thread on behalf of this one is
+handed the meters to count it in: :func:`capture` them where the work is asked for and pass them
+to :func:`record` as ``also`` (the optical sketch does so for chunked matrices, whose blocks dask
+multiplies in its worker threads). Other work submitted to a thread pool is not metered unless
+the pool runs it with ``contextvars.copy_context().run``.
 """
 from __future__ import annotations
 
@@ -100,10 +103,20 @@ def metering():
         meter._open = False
 
 
-def record(frames, seconds, joules, *, calls=1, modelled=False) -> None:
-    """Add a projection's frames, device seconds and joules to every open meter."""
-    for meter in _ACTIVE.get():
+def record(frames, seconds, joules, *, calls=1, modelled=False, also=()) -> None:
+    """Add a projection's frames, device seconds and joules to every open meter of this context
+    and to the meters ``also`` (:func:`capture` where the work was asked for) whose block is
+    still open; each meter counts it once."""
+    active = _ACTIVE.get()
+    extra = tuple(m for m in also if m._open and all(m is not a for a in active))
+    for meter in active + extra:
         meter._add(frames, seconds, joules, calls, modelled)
+
+
+def capture() -> tuple:
+    """The meters open in this context, for work that runs later or in another thread (a
+    thread does not inherit the context): pass them to :func:`record` as ``also``."""
+    return _ACTIVE.get()
 
 
 def active() -> bool:

@@ -27,9 +27,13 @@ camera pixels with a weak reference read 0 (``S.masks``). Its blocks (``S[:, i:j
 
 Both modes report to :func:`opu.metering`: device mode the frames the simulated camera takes,
 ideal mode the frames the device would take for the same projection (:meth:`frames_for`).
+Products with a LinearOperator or a chunked matrix (dask, files read in panels) are made on the
+CPU from S's blocks, the nominal S in either mode: they report the frames the device would take
+(modelled), counted wherever dask computes them (:meth:`product_hook`).
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -193,10 +197,20 @@ class OpticalSketch(Sketcher):
 
     def _meter_ideal(self, batch, complex_data):
         if metering.active():
-            frames = self.frames_for(batch, complex_data)
-            seconds = frames * FRAME_US * 1e-6
-            metering.record(frames, seconds, seconds * POWER_W, calls=self.n_blocks,
-                            modelled=True)
+            self._modelled_record(batch, complex_data)()
+
+    def _modelled_record(self, batch, complex_data, also=()):
+        """A function that meters the frames the device would take for ``batch`` vectors."""
+        frames = self.frames_for(batch, complex_data)
+        seconds = frames * FRAME_US * 1e-6
+        return functools.partial(metering.record, frames, seconds, seconds * POWER_W,
+                                 calls=self.n_blocks, modelled=True, also=also)
+
+    def product_hook(self, batch, complex_data=False):
+        """Meters the frames of a product made from S's blocks (chunked matrices, in dask's
+        threads) in the meters open here and in those of the thread that computes it. The
+        product is the nominal S (device mode's noise is not simulated): modelled frames."""
+        return self._modelled_record(batch, complex_data, also=metering.capture())
 
     @property
     def masks(self) -> np.ndarray:
@@ -254,8 +268,12 @@ class OpticalSketch(Sketcher):
 
     # -- application --------------------------------------------------------------------------
     def apply(self, X):
-        if _is_dask(X) or isinstance(X, spla.LinearOperator):
-            return super().apply(X)
+        if _is_dask(X):
+            return super().apply(X)  # metered by product_hook
+        if isinstance(X, spla.LinearOperator):  # the nominal S, applied on the CPU
+            Y = super().apply(X)
+            self._meter_ideal(X.shape[1], np.dtype(X.dtype).kind == "c")
+            return Y
         if getattr(X, "ndim", 2) == 1:
             return self.apply_right(X)
         Xt = X.T if sp.issparse(X) else np.asarray(X).T
@@ -264,7 +282,7 @@ class OpticalSketch(Sketcher):
     def apply_right(self, X):
         """``X @ S.T``: the rows of X through the medium, block by block (or the device)."""
         if _is_dask(X) or isinstance(X, spla.LinearOperator):
-            return super().apply_right(X)
+            return super().apply_right(X)  # through apply (X.T), which meters
         X = X if sp.issparse(X) else np.asarray(X)
         vector = X.ndim == 1
         X = X.reshape(1, -1) if vector else X

@@ -91,6 +91,15 @@ class Sketcher(abc.ABC):
             return np.dtype(np.complex64 if single else np.complex128)
         return np.dtype(np.float32 if single else self.dtype)
 
+    def product_hook(self, batch: int, complex_data: bool = False):
+        """For code that applies S through its blocks (chunked matrices: ``S.block`` in each
+        chunk's task, the products on the CPU) instead of through ``S @ X``: call it where the
+        product is asked for, with the number of vectors sketched; it returns None or a function
+        to call, in any thread, once the product is computed. A sketch whose application has a
+        cost of its own returns one: the optical sketch meters its frames (:func:`opu.metering`).
+        """
+        return None
+
     def block(self, start: int, stop: int, dtype=None):
         """Columns ``start:stop`` of S, generated independently of any other block."""
         if not (0 <= start <= stop <= self.n):

@@ -32,11 +32,18 @@ def sketch_right_chunk(a, s_blk):
     return times_st(dense(a), s_blk)
 
 
+def _after(result, hook):
+    """``result``, once ``hook()`` has run (a sketch's :meth:`~Sketcher.product_hook`)."""
+    hook()
+    return result
+
+
 def sketch_dask(S, X):
     """``S @ X`` for a dask array X with S.shape[1] rows: a lazy dask array of S.shape[0] rows.
 
     Each chunk X_ij is multiplied by the column block of S matching its rows; the products are
-    summed over i.
+    summed over i. A sketch with a :meth:`~randla.sketch.Sketcher.product_hook` hears of each
+    column block of X when it is computed.
     """
     import dask.array as da
     from dask import delayed
@@ -57,6 +64,9 @@ def sketch_dask(S, X):
     for j, width in enumerate(X.chunks[1]):
         total = sum_in_order(delayed(sketch_left_chunk, pure=True)(s_blocks[i], blocks[i, j])
                              for i in range(len(X.chunks[0])))
+        hook = S.product_hook(width, X.dtype.kind == "c")
+        if hook is not None:  # runs when the column block is computed, in the task's thread
+            total = delayed(_after, pure=False)(total, hook)
         cols.append(da.from_delayed(total, shape=(S.d, width), dtype=out_dtype))
     Y = da.concatenate(cols, axis=1)
     return Y[:, 0] if vector else Y
