@@ -12,7 +12,9 @@ OUT.npz as it was and no temporary file.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import secrets
 import sys
 import time
@@ -101,8 +103,74 @@ def run(args) -> int:
         except BrokenPipeError:   # stderr's reader is gone: randla.cli.main ends quietly
             raise
         except (OSError, ValueError, TypeError, MemoryError, OverflowError) as e:
+            if _about_nonfinite(e):
+                e = explain_nonfinite(args, e)
             print(f"randla svd: error: {error_message(e)}", file=sys.stderr)
             return 2
+
+
+def _about_nonfinite(e) -> bool:
+    """An error that speaks of NaN, Inf or an overflow: of the input, or of a product."""
+    return isinstance(e, (ValueError, OverflowError)) and (
+        isinstance(e, OverflowError) or re.search(r"NaN|Inf\b|non-?finite|overflow", str(e),
+                                                  flags=re.IGNORECASE) is not None)
+
+
+def explain_nonfinite(args, error) -> Exception:
+    """What a NaN/Inf/overflow error of the computation says about the input file, found by
+    one more pass over it (on this failure path only): where its first NaN or Inf is; or, for
+    a finite file, that its values overflowed (beyond float32's range with --dtype float32,
+    or in the products). The library's own words are about A, which may be a cast or a
+    product: a finite file must never read as holding NaN or Inf."""
+    from ..io import split_dataset
+    path, dataset = split_dataset(args.input, args.dataset)
+    try:
+        first, largest, file_dtype = scan_values(path, dataset)
+    except Exception:   # the file cannot be read again: the original error is all there is
+        return error
+    if first is not None:
+        return ValueError(f"{path} contains NaN or Inf (the first at row {first[0]}, column "
+                          f"{first[1]}, counting from 0)")
+    where = f"{path} is finite (largest magnitude {largest:.3g})"
+    work = _dtype(args, file_dtype)
+    single = np.finfo(work).dtype == np.float32
+    if single and largest > np.finfo(np.float32).max:
+        return ValueError(f"--dtype float32: {where}, beyond float32's range "
+                          f"({np.finfo(np.float32).max:.3g}); leave --dtype out")
+    hint = ("--dtype float64 computes in double precision" if single else
+            f"divide the matrix by 10^{math.ceil(math.log10(largest)) - 10} and multiply the "
+            f"singular values by it" if largest > 1e10 else "")
+    # not the library's words: they speak of NaN or Inf in "A", the cast or a product
+    return ValueError(f"{where}, but the computation overflowed" + (f"; {hint}" if hint else ""))
+
+
+def scan_values(path, dataset=None):
+    """``(first, largest, dtype)`` of a matrix file: the (row, column) of its first NaN or Inf
+    in row order (None if it has none), the largest magnitude of its finite entries, its dtype.
+    Read a panel at a time; a sparse file is loaded."""
+    import scipy.sparse as sp
+
+    from .._dask import compute
+    from ..io import open_matrix
+    A = open_matrix(path, dataset)
+    largest = 0.0
+    if sp.issparse(A) or isinstance(A, np.ndarray):
+        A = sp.coo_matrix(A)
+        bad = ~np.isfinite(A.data)
+        if bad.any():
+            order = np.lexsort((A.col[bad], A.row[bad]))[0]
+            return (int(A.row[bad][order]), int(A.col[bad][order])), None, A.dtype
+        return None, float(np.max(np.abs(A.data), initial=0.0)), A.dtype
+    start = 0
+    for i in range(A.numblocks[0]):
+        block = compute(A.blocks[i])[0]
+        bad = ~np.isfinite(block)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            return (start + int(row), int(col)), None, A.dtype
+        largest = max(largest, float(np.max(np.abs(block), initial=0.0)))
+        start += block.shape[0]
+    return None, largest, A.dtype
 
 
 def _run(args) -> int:

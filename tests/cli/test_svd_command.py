@@ -3,6 +3,7 @@ import os
 
 import h5py
 import numpy as np
+import pytest
 import scipy.io
 import scipy.sparse as sp
 import zarr
@@ -129,3 +130,57 @@ def test_bad_options_fail_cleanly(rng, tmp_path, capsys):
     code, err = _svd([tmp_path / "a.npy", "-k", 3, "-o", tmp_path / "no" / "o.npz"], capsys)
     assert code == 2 and "does not exist" in err
     _no_leftovers(tmp_path, ["a.npy"])
+
+
+def _nan_or_inf_claimed(err):
+    return "NaN" in err or "Inf" in err
+
+
+def _svd_quietly(argv, capsys):
+    """_svd on a matrix whose cast or products overflow: NumPy's floating-point warnings
+    (which BLAS kernels may or may not raise) are not what is tested."""
+    with np.errstate(all="ignore"):
+        return _svd(argv, capsys)
+
+
+def test_a_finite_file_is_never_said_to_hold_nan_or_inf(rng, tmp_path, capsys, monkeypatch):
+    from randla.cli import svd
+    A = rng.standard_normal((200, 30))
+    np.save(tmp_path / "huge.npy", A * 10.0 ** rng.uniform(39, 300))
+    # --dtype float32 casts the finite file to Inf: the CLI's own doing, said as such
+    code, err = _svd_quietly([tmp_path / "huge.npy", "-k", 2, "--dtype", "float32", "--quiet",
+                      "-o", tmp_path / "o.npz"], capsys)
+    assert code == 2 and f"--dtype float32: {tmp_path / 'huge.npy'} is finite" in err, err
+    assert "beyond float32's range" in err and not _nan_or_inf_claimed(err), err
+    # whatever the library says of NaN, Inf or overflow, a finite file is said to be finite
+    np.save(tmp_path / "a.npy", A)
+    for failure in (ValueError("A contains NaN or Inf"),
+                    ValueError("A produced NaN or Inf in products"),
+                    OverflowError(34, "Numerical result out of range")):
+        def fail(*args, failure=failure, **kwargs):
+            raise failure
+        monkeypatch.setattr(svd, "decompose", fail)
+        code, err = _svd_quietly([tmp_path / "a.npy", "-k", 2, "--quiet", "-o", tmp_path / "o.npz"],
+                         capsys)
+        largest = np.abs(A).max()
+        assert code == 2 and f"is finite (largest magnitude {largest:.3g}), but the " \
+            "computation overflowed" in err, err
+        assert not _nan_or_inf_claimed(err) and "(34," not in err, err
+    _no_leftovers(tmp_path, ["huge.npy", "a.npy"])
+
+
+@pytest.mark.parametrize("name", ["a.npy", "s.npz"])
+def test_nan_or_inf_in_a_file_is_located(rng, tmp_path, capsys, name):
+    A = rng.standard_normal((150, 40))
+    bad = [tuple(int(x) for x in rng.integers((150, 40))) for _ in range(3)]
+    for (i, j), value in zip(bad, (np.nan, np.inf, -np.inf)):
+        A[i, j] = value
+    first = min(bad)                 # in row order
+    if name == "a.npy":
+        np.save(tmp_path / name, A)
+    else:
+        sp.save_npz(tmp_path / name, sp.csr_matrix(A))
+    code, err = _svd_quietly([tmp_path / name, "-k", 2, "--quiet", "-o", tmp_path / "o.npz"], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{tmp_path / name} contains NaN or Inf (the first at row {first[0]}, column " \
+        f"{first[1]}," in err, err
