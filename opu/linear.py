@@ -167,7 +167,7 @@ class LinearProjection:
         lay = self.opu._layout()
         n_rows = X.shape[0] if getattr(X, "ndim", 2) == 2 else 1
         chunk = max(1, _CHUNK_BYTES // (self.encoder.frames_per_vector * lay.n_features))
-        out = []
+        out = [np.zeros((0, self.opu.n_out))]   # an empty batch projects to an empty result
         self.opu.begin_call()
         for i in range(0, n_rows, chunk):
             Xi = X[i:i + chunk] if getattr(X, "ndim", 2) == 2 else X

@@ -237,7 +237,7 @@ def _check_input(X, n_in, name="X"):
     X = as_batch(X, n_in, name)
     if X.dtype.kind not in "biufc" or X.dtype == np.float16:
         raise TypeError(f"{name} must be bool, integer, float32/64 or complex, got {X.dtype}")
-    data = X.data if sp.issparse(X) else X.reshape(X.shape[0], -1)
+    data = X.data if sp.issparse(X) else X   # 2-D (as_batch); an empty batch has nothing to check
     if X.dtype.kind in "fc":
         step = max(1, 2**24 // max(1, data.shape[-1]))  # bounded temporaries on huge batches
         for i in range(0, data.shape[0], step):

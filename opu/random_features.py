@@ -41,6 +41,11 @@ def features(X, n_components=1000, *, seed=None, rng=None, tile_bytes=TILE_BYTES
     ndarray of shape (n_samples, n_components)
         float32 for float32, bool and integer inputs, float64 for float64 inputs.
 
+    Raises
+    ------
+    ValueError
+        When X has NaN or Inf, or when intensities overflow (samples of about 1e150 in float64).
+
     Notes
     -----
     One frame per sample (the camera reads the intensities directly), reported to
@@ -65,10 +70,17 @@ def features(X, n_components=1000, *, seed=None, rng=None, tile_bytes=TILE_BYTES
                          f"wider inputs cannot be split into blocks: reduce the dimension first")
     F = Medium(n_features, n_components, seed=rng if seed is None else seed,
                tile_bytes=tile_bytes).field(X)
+    with np.errstate(over="ignore"):  # checked below
+        out = (F.real**2 + F.imag**2) / np.sqrt(n_components, dtype=F.real.dtype)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        i = int(np.argwhere(bad)[0][0]) if out.ndim == 2 else 0
+        raise ValueError(f"X: the intensities |Hx|^2 of sample {i} overflow {out.dtype} (they "
+                         f"grow like |x|^2): scale X down")
     frames = F.shape[0] if F.ndim == 2 else 1
     metering.record(frames, frames * FRAME_US * 1e-6, frames * FRAME_US * 1e-6 * POWER_W,
                     modelled=True)
-    return (F.real**2 + F.imag**2) / np.sqrt(n_components, dtype=F.real.dtype)
+    return out
 
 
 def kernel(X, Y=None):

@@ -42,7 +42,7 @@ import scipy.fft
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from randla._validation import check_positive_int, check_random_state, working_dtype
+from randla._validation import check_finite, check_positive_int, check_random_state, working_dtype
 from randla.sketch import rng as _rng
 from randla.sketch.base import Sketcher, _is_dask
 
@@ -295,6 +295,8 @@ class OpticalSketch(Sketcher):
             X = X.tocsc()  # column blocks
         out_dtype = np.result_type(X.dtype if X.dtype.kind in "fc" else np.float64, dt)
         Y = np.zeros((X.shape[0], self.d), dtype=out_dtype)
+        if self.mode == "device" or self.densify:  # before the spread or the DCT sees them
+            check_finite(X, "X")
         if self.mode == "device" and not self.densify:
             self._check_light(X)
         for b in range(self.n_blocks):
@@ -375,12 +377,18 @@ class OpticalSketch(Sketcher):
 def participation(X) -> np.ndarray:
     """``(sum |x|)^2 / sum x^2`` per row (inf for zero rows): the number of mirrors a row
     effectively lights, ``nnz`` for a flat row, ``2/pi n`` for a dense Gaussian one."""
+    # each row divided by its largest |x| first: the ratio is the same, and squares of rows of
+    # 1e160 do not overflow (nor those of 1e-170 underflow)
     if sp.issparse(X):
-        X = X.tocsr()
-        l1 = np.asarray(abs(X).sum(axis=1)).ravel()
+        X = abs(X.tocsr())
+        peak = X.max(axis=1).toarray().ravel()
+        X = sp.diags(1.0 / np.where(peak > 0, peak, 1.0)) @ X
+        l1 = np.asarray(X.sum(axis=1)).ravel()
         l2 = np.asarray(X.multiply(X).sum(axis=1)).ravel()
     else:
-        X = np.asarray(X)
-        l1, l2 = np.abs(X).sum(axis=1), (np.abs(X) ** 2).sum(axis=1)
+        X = np.abs(np.asarray(X))
+        peak = X.max(axis=1, initial=0.0)
+        X = X / np.where(peak > 0, peak, 1.0)[:, None]
+        l1, l2 = X.sum(axis=1), (X**2).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(l2 > 0, l1**2 / np.where(l2 > 0, l2, 1), np.inf)
