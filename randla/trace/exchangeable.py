@@ -66,10 +66,17 @@ class _RangeState:
         self.Z = np.hstack([self.Z, self.op.rmatmat(Qn) if self.adjoint else self.op.matmat(Qn)])
         self.Omega = np.hstack([self.Omega, W])
 
+    def vanishes(self) -> bool:
+        """A Omega = 0 and A Q = 0 (A = 0, in practice): R has no pivot to invert, and every
+        sample of the estimators is 0."""
+        return not (np.any(self.R) or np.any(self.Z))
+
 
 class _XTrace(_RangeState):
     def estimate(self):
         n, k = self.Omega.shape
+        if self.vanishes():
+            return 0.0, 0.0
         Q, R, Z, Om = self.Q, self.R, self.Z, self.Omega
         S, _ = _inv_h_colnorm(R)
         S /= np.linalg.norm(S, axis=0)
@@ -139,6 +146,8 @@ class _XNysTrace:
     def estimate(self):
         n, k = self.Omega.shape
         B, C, nu = nystrom_factor(self.Omega, self.Y)
+        if C is None:  # A Omega = 0: every sample, w_i^T A w_i included, is 0
+            return 0.0, 0.0
         # Leave-one-out Nystrom: with G = Omega^T Y = C^H C and x_i = C^{-H} e_i,
         # tr(A_hat_i) = ||B||_F^2 - ||B x_i||^2 / ||x_i||^2, residual w_i^T (A - A_hat_i) w_i
         # = 1 / ||x_i||^2.
@@ -192,6 +201,8 @@ def xnystrace(A, m=None, *, tol=None, atol=None, sketch="sphere", normalize=Fals
 class _XDiag(_RangeState):
     def estimate(self):
         k = self.k
+        if self.vanishes():
+            return np.zeros(self.Omega.shape[0]), 0.0
         Q, R, Z, Om = self.Q, self.R, self.Z, self.Omega
         S, _ = _inv_h_colnorm(R)
         S /= np.linalg.norm(S, axis=0)

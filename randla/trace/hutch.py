@@ -228,9 +228,12 @@ def nystrom_factor(Omega, Y):
     """B with B B^T the Nystrom approximation of A + nu I from Y = A Omega, and the shift nu.
 
     The small shift nu (eps ||Y||_F) keeps the Cholesky factorization of Omega^T (A + nu I) Omega
-    stable (Tropp-Yurtsever-Udell-Cevher 2017); a failure means A is not PSD."""
+    stable (Tropp-Yurtsever-Udell-Cevher 2017); a failure means A is not PSD. Y = 0 (A = 0 on
+    the test vectors) gives B = 0 and no factor C (None): there is no core to factor."""
     eps = np.finfo(np.result_type(Y.dtype, np.float32)).eps
     nu = eps * np.linalg.norm(Y)
+    if nu == 0:
+        return np.zeros_like(Y), None, 0.0
     Y_nu = Y + nu * Omega
     G = ct(Omega) @ Y_nu
     try:
