@@ -24,6 +24,8 @@ def check_output(path, *inputs):
         raise ValueError(f"output must end in .npz, got {path!r}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise NotADirectoryError(f"the output's folder {folder} is a file")
         raise FileNotFoundError(f"output folder does not exist: {folder}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"output {path} is a directory")

@@ -229,6 +229,8 @@ def _open(path, dataset, args, limit):
     suffix = os.path.splitext(path.rstrip("/"))[1].lower()
     if suffix in SPARSE_SUFFIXES and os.path.exists(path) and dataset is None:
         head = sparse_header(path)   # sizes from the header, before anything is allocated
+        if min(head.shape) == 0:
+            raise ValueError(f"{path} is empty (shape {head.shape})")
         _check_ranks(args, head.shape)
         need = _factor_bytes(head.shape, _rank_cap(args, head.shape), _dtype(args, head.dtype))
         _fits(need + head.load_bytes, limit, f"{path} loaded ({head.nnz} stored entries, "

@@ -117,12 +117,17 @@ def open_matrix(path, dataset=None, *, panel_bytes=PANEL_BYTES, direct=None, max
 
 def check_input_file(path):
     """Raise FileNotFoundError, IsADirectoryError (a folder that is not a Zarr store) or
-    ValueError (an empty file) naming ``path``, before any reader sees it."""
+    ValueError (a pipe, a device, an empty file) naming ``path``, before any reader sees it."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
-    if os.path.isdir(path) and not path.rstrip("/").lower().endswith(".zarr"):
-        raise IsADirectoryError(f"{path} is a directory, not a matrix file")
-    if os.path.isfile(path) and os.path.getsize(path) == 0:
+    if os.path.isdir(path):
+        if not path.rstrip("/").lower().endswith(".zarr"):
+            raise IsADirectoryError(f"{path} is a directory, not a matrix file")
+        return
+    if not os.path.isfile(path):   # opening a named pipe would wait for a writer forever
+        raise ValueError(f"{path} is not a regular file (a pipe or a device?): a matrix is "
+                         f"read several times; save it to a file first")
+    if os.path.getsize(path) == 0:
         raise ValueError(f"{path} is an empty file (0 bytes)")
 
 

@@ -97,11 +97,14 @@ def _corrupt_inputs(rng, d):
     np.savez(d / "dense.npz", a=A)
     (d / "bad.mtx").write_text("%%MatrixMarket matrix coordinate real general\n3 3 2\n1 1\n")
     (d / "a.csv").write_text("1,2\n3,4\n")
+    sp.save_npz(d / "empty.npz", sp.csr_matrix((0, 0)))
+    (d / "folder.npy").mkdir()
     return {
         "missing.npy": "not found", "truncated.npy": "truncated", "header.npy": "not a valid .npy",
         "text.npy": "not a valid .npy", "strings.npy": "numeric", "vector.npy": "2-D",
         "nan.npy": "NaN", "two.h5": "datasets", "two.h5:/z": "no dataset", "bad.h5": "HDF5",
         "dense.npz": "scipy.sparse", "bad.mtx": "Matrix Market", "a.csv": "unsupported",
+        "empty.npz": "is empty (shape (0, 0))", "folder.npy": "is a directory",
     }
 
 
@@ -129,6 +132,8 @@ def test_bad_options_fail_cleanly(rng, tmp_path, capsys):
         assert code == 2 and message in err, (argv, err)
     code, err = _svd([tmp_path / "a.npy", "-k", 3, "-o", tmp_path / "no" / "o.npz"], capsys)
     assert code == 2 and "does not exist" in err
+    code, err = _svd([tmp_path / "a.npy", "-k", 3, "-o", tmp_path / "a.npy" / "o.npz"], capsys)
+    assert code == 2 and f"the output's folder {tmp_path / 'a.npy'} is a file" in err, err
     _no_leftovers(tmp_path, ["a.npy"])
 
 
@@ -184,3 +189,14 @@ def test_nan_or_inf_in_a_file_is_located(rng, tmp_path, capsys, name):
     assert code == 2 and err.count("\n") == 1, err
     assert f"{tmp_path / name} contains NaN or Inf (the first at row {first[0]}, column " \
         f"{first[1]}," in err, err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_named_pipe_is_refused_at_once(tmp_path):
+    import subprocess
+    import sys
+    os.mkfifo(tmp_path / "a.npy")      # opening it would wait for a writer
+    p = subprocess.run([sys.executable, "-m", "randla", "svd", str(tmp_path / "a.npy"), "-k", "1",
+                        "-o", str(tmp_path / "o.npz")], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2 and "is not a regular file" in p.stderr, p.stderr
