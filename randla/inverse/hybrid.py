@@ -45,7 +45,7 @@ class _GolubKahan:
         self.u = b / self.beta1
         v = A.rmatvec(self.u)
         self.alphas, self.betas, self.V = [float(np.linalg.norm(v))], [], []
-        self.v = v / self.alphas[0]
+        self.v = v / self.alphas[0] if self.alphas[0] > 0 else v  # A^H b = 0: x = 0
 
     def step(self):
         """One more column of B_k; yields v_i (the basis vector just completed)."""
@@ -133,6 +133,9 @@ def hybrid_tikhonov(A, b, *, lam=None, rule="discrepancy", noise_level=None, tau
                             Spectrum(np.zeros(0), np.zeros(0), 0.0, m, lambda c: c))
     keep_max = int(memory // (8 * n))
     gk = _GolubKahan(A, b, keep=keep_max > 0)
+    if gk.alphas[0] == 0:  # A^H b = 0 (a zero A, or b orthogonal to its range): x = 0 for any lam
+        return HybridResult(np.zeros(n), 0.0 if lam is None else lam, rule, 0, gk.beta1, 0.0,
+                            True, Spectrum(np.zeros(0), np.zeros(0), gk.beta1**2, m, lambda c: c))
     y_prev, lam_prev, converged, chosen, used_rule = None, None, False, lam, rule
     k, next_check, sp = 0, 10, None
     while k < maxiter:

@@ -49,13 +49,18 @@ class Spectrum:
         self._to_x = to_x
 
     def solution(self, filt):
-        """x for filter factors ``filt`` (one per singular value)."""
+        """x for filter factors ``filt`` (one per singular value); a zero singular value
+        contributes nothing (as in the pseudo-inverse), whatever its filter factor."""
+        return self._to_x(self._coefficients(filt))
+
+    def _coefficients(self, filt):
         with np.errstate(divide="ignore", invalid="ignore"):
-            c = np.where(filt > 0, filt * self.beta / self.s, 0.0)
-        return self._to_x(c)
+            return np.where((filt > 0) & (self.s > 0), filt * self.beta / self.s, 0.0)
 
     def tikhonov_filter(self, lam):
-        return self.s**2 / (self.s**2 + lam**2)
+        s2 = self.s**2
+        den = s2 + lam**2
+        return np.divide(s2, den, out=np.zeros_like(den), where=den > 0)
 
     def _squares(self):
         if not hasattr(self, "_s2"):
@@ -71,9 +76,9 @@ class Spectrum:
 
     def norms(self, filt):
         """(||A x - b||, ||x||) for filter factors ``filt``."""
-        res2 = np.sum(np.abs((1 - filt) * self.beta) ** 2) + self.outside2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sol2 = np.sum(np.abs(np.where(filt > 0, filt * self.beta / self.s, 0.0)) ** 2)
+        kept = np.where(self.s > 0, filt, 0.0)  # a zero singular value fits nothing
+        res2 = np.sum(np.abs((1 - kept) * self.beta) ** 2) + self.outside2
+        sol2 = np.sum(np.abs(self._coefficients(filt)) ** 2)
         return math.sqrt(res2), math.sqrt(sol2)
 
     def lcurve(self, lams=None):
@@ -89,6 +94,9 @@ class Spectrum:
         if num is None:
             num = 400 if self.s.size <= 20000 else 80
         s = self.s[self.s > 0]
+        if s.size == 0:
+            raise ValueError("every singular value is 0 (A is zero): there is no lam to choose, "
+                             "every regularized solution is x = 0")
         hi = s[0]
         lo = max(s[-1], hi * 16 * np.finfo(float).eps)  # as Hansen's Regularization Tools
         return np.logspace(np.log10(lo), np.log10(hi), num)
@@ -196,6 +204,14 @@ def _check_rule(rule, noise_level):
         check_real(noise_level, "noise_level", low_open=True)
 
 
+def _check_nonzero(sp, rule, param):
+    """A zero A leaves a rule nothing to choose: say so (with ``param`` given, x = 0 is returned)."""
+    if not np.any(sp.s > 0):
+        raise ValueError(f"A is zero (all its computed singular values are 0): every "
+                         f"regularized solution is x = 0 and rule={rule!r} has no {param} to "
+                         f"choose; pass {param} to get that zero solution")
+
+
 def _check_lam(lam):
     return check_real(lam, "lam")
 
@@ -292,6 +308,7 @@ def tikhonov(A, b, *, lam=None, rule="gcv", rank=None, noise_level=None, tau=1.0
         _check_rule(rule, noise_level)
     sp = spectrum(A, b, rank=rank, oversample=oversample, power_iters=power_iters, rng=rng)
     if lam is None:
+        _check_nonzero(sp, rule, "lam")
         lam, rule = vetted_lambda(sp, rule, noise_level, tau)
     else:
         rule = "given"
@@ -345,6 +362,7 @@ def tsvd(A, b, *, rank=None, rule="gcv", noise_level=None, tau=1.0, max_rank=Non
     s = sp.s
     kmax = int(np.sum(s > s[0] * np.finfo(float).eps * max(sp.m, s.size))) if s.size else 0
     if rank is None:
+        _check_nonzero(sp, rule, "rank")
         rank, rule = choose_rank(sp, rule, noise_level, tau, kmax=kmax)
     else:
         rule = "given"

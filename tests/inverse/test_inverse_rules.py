@@ -4,10 +4,11 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sps
+import scipy.sparse.linalg as spla
 
 from randla.exceptions import AccuracyWarning
+from randla.inverse import hybrid_tikhonov, tikhonov, tsvd
 from randla.inverse import problems as P
-from randla.inverse import tikhonov, tsvd
 
 
 def noisy(seed_or_rng, b, level):
@@ -118,3 +119,19 @@ def test_tsvd_gcv_ignores_the_last_few_degrees_of_freedom(rng, last):
     # past the signal GCV is flat to within its noise, so the pick may wander (36 was seen);
     # the spurious minimum sat at m - last
     assert rule == "gcv" and signal - 5 <= k < m // 2, k
+
+
+def test_a_zero_a_gives_the_zero_solution_or_a_clear_error(rng):
+    m, n = 30, 20
+    b = rng.standard_normal(m)
+    for A in (np.zeros((m, n)), spla.aslinearoperator(np.zeros((m, n)))):
+        t = tikhonov(A, b, lam=0.1, rank=5)
+        assert not np.any(t.x) and t.residual_norm == pytest.approx(np.linalg.norm(b))
+        k = tsvd(A, b, rank=3)
+        assert not np.any(k.x) and k.residual_norm == pytest.approx(np.linalg.norm(b))
+        with pytest.raises(ValueError, match="A is zero .*pass lam"):
+            tikhonov(A, b, rank=5)
+        with pytest.raises(ValueError, match="A is zero .*pass rank"):
+            tsvd(A, b, max_rank=5)
+    h = hybrid_tikhonov(spla.aslinearoperator(np.zeros((m, n))), b, noise_level=1.0)
+    assert not np.any(h.x) and h.residual_norm == pytest.approx(np.linalg.norm(b))
