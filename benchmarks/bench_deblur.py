@@ -92,17 +92,17 @@ def accuracy_table(n=256, images=("china.jpg", "flower.jpg"), psfs=tuple(PSFS)):
             with warnings.catch_warnings(record=True) as w:
                 warnings.simplefilter("always")
                 r_est = deblur(b, psf)
-                r_true = deblur(b, psf, noise_level=sigma)
+                r_true = deblur(b, psf, noise_std=sigma)
             # 17 lams over two decades around the discrepancy principle's (then refined)
             best, best_lam = best_lambda_psnr(A, b, sharp, r_true.lam * np.logspace(-1, 1, 17))
             with warnings.catch_warnings(record=True) as w2:
                 warnings.simplefilter("always")
-                r_gcv = deblur(b, psf, rule="gcv", noise_level=sigma)
-            zero = deblur(b, psf, boundary="zero", noise_level=sigma)
+                r_gcv = deblur(b, psf, rule="gcv", noise_std=sigma)
+            zero = deblur(b, psf, boundary="zero", noise_std=sigma)
             yield dict(image=name, psf=key, path=r_est.path, blurred=psnr(b, sharp),
                        best=best, best_lam=best_lam,
                        dp_est=psnr(r_est.image, sharp), lam_est=r_est.lam,
-                       sigma_est=r_est.noise_level, sigma=sigma,
+                       sigma_est=r_est.noise_std, sigma=sigma,
                        dp_true=psnr(r_true.image, sharp), gcv=psnr(r_gcv.image, sharp),
                        gcv_rule=r_gcv.rule, zero_dp=psnr(zero.image, sharp),
                        warnings=len(w) + len(w2))
@@ -153,7 +153,7 @@ class _Photo:
         self.psf = psf
         self.sharp, self.b, nl = camera(photo(), psf, self.n)
         self.sigma = nl / math.sqrt(self.b.size)
-        self.res = deblur(self.b, psf, noise_level=self.sigma)
+        self.res = deblur(self.b, psf, noise_std=self.sigma)
         self.target = psnr(self.res.image, self.sharp) - 0.05  # "equal PSNR": within 0.05 dB
         self.A = BlurOperator(psf, self.b.shape, boundary="reflective")
         self.pylops_op = pylops_reflective_blur(psf, self.b.shape)
@@ -161,7 +161,7 @@ class _Photo:
         self.pylops_iters = self._iterations_to_target(self._pylops)
 
     def _randla(self):
-        return deblur(self.b, self.psf, noise_level=self.sigma).image
+        return deblur(self.b, self.psf, noise_std=self.sigma).image
 
     def _lsqr(self, iters):
         x = spla.lsqr(self.A, self.b.ravel(), damp=self.res.lam, atol=0, btol=0, conlim=0,
@@ -235,7 +235,7 @@ class DeblurLarge:
         self.sigma = nl / math.sqrt(self.b.size)
 
     def _run(self):
-        return deblur(self.b, self.psf, noise_level=self.sigma, maxiter=300)
+        return deblur(self.b, self.psf, noise_std=self.sigma, maxiter=300)
 
     def time_deblur_4096_iterative(self):
         self._run()

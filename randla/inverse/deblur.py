@@ -15,17 +15,19 @@ Paths, in order of preference:
 """
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_choice, check_real
+from .._validation import check_choice, check_positive_int, check_real
 from .blur import BOUNDARIES, BlurOperator, disk_psf, gaussian_psf, motion_psf
 from .hybrid import hybrid_tikhonov
-from .images import read_image, write_image
+from .images import check_image_shape, read_image, to_unit_scale, write_image
 from .regularize import RULES, _check_rule, _kronecker_spectrum, choose_rank, vetted_lambda
 from .spectral import blur_spectrum
 
@@ -38,18 +40,28 @@ KRONECKER_MAX_SIDE = 1024  # two dense n x n SVDs: ~1 s at n = 1024, ~10 s at 20
 class DeblurResult(NamedTuple):
     """The deblurred image and how it was obtained.
 
-    For a colour image (H, W, C), ``lam``, ``rule``, ``noise_level`` and ``rank`` are tuples
-    with one entry per channel.
+    For a colour image (H, W, C), ``lam``, ``rule``, ``noise_std`` and ``rank`` are tuples
+    with one entry per channel; ``residual_norm`` and ``noise_level`` are norms over all
+    channels. ``scale`` is the factor the input was multiplied by (1/255 for uint8).
     """
 
     image: np.ndarray
     lam: float
     rule: str
-    noise_level: float
+    noise_std: float
     noise_estimated: bool
     path: str
     rank: int | None
     residual_norm: float
+    scale: float = 1.0
+
+    @property
+    def noise_level(self):
+        """||e||, the norm of the whole noise array (all channels) for the ``noise_std`` used:
+        what the discrepancy principle held the residual to (times ``tau``)."""
+        stds = self.noise_std if isinstance(self.noise_std, tuple) else (self.noise_std,)
+        pixels = self.image.shape[0] * self.image.shape[1]
+        return math.sqrt(pixels * sum(s * s for s in stds))
 
 
 #: Coefficients beyond this many standard deviations are edges, not noise; a standard normal
@@ -77,13 +89,15 @@ def estimate_noise(image):
     >>> smooth = np.add.outer(np.linspace(0, 1, 200), np.linspace(0, 1, 300))
     >>> round(estimate_noise(smooth + 0.02 * rng.standard_normal(smooth.shape)), 2)
     0.02
+
+    An integer image (uint8, uint16) is read on the [0, 1] scale, as :func:`deblur` reads it:
+    the estimate is in those units (grey levels / 255 for uint8).
     """
-    X = np.asarray(image, dtype=float)
+    X, _ = to_unit_scale(image, "image")
+    check_image_shape(X, "image")
+    X = np.asarray(X, dtype=float)
     if X.ndim == 3:
         return float(np.median([estimate_noise(X[..., c]) for c in range(X.shape[2])]))
-    if X.ndim != 2 or min(X.shape) < 2:
-        raise ValueError(f"image must be 2-D (or 3-D with channels last) and at least 2 x 2, "
-                         f"got shape {X.shape}")
     n1, n2 = X.shape[0] // 2 * 2, X.shape[1] // 2 * 2
     X = X[:n1, :n2]
     d = np.abs(X[0::2, 0::2] - X[0::2, 1::2] - X[1::2, 0::2] + X[1::2, 1::2]).ravel() / 2
@@ -137,23 +151,49 @@ def _psf_from_file(path):
         psf = np.load(path, allow_pickle=False)
     else:
         psf = read_image(path, gray=True)
-    psf = np.asarray(psf, dtype=float)
-    if psf.ndim != 2 or psf.sum() <= 0:
-        raise ValueError(f"the PSF in {path!r} must be a 2-D array with a positive sum")
-    return psf / psf.sum()
+    return _normalized_psf(psf, f"the PSF in {path!r}")
+
+
+def _normalized_psf(psf, name="psf"):
+    """``psf`` as a float array that sums to 1: a blur keeps the image's brightness, so a PSF in
+    any units (photon counts, a peak of 1) means the same as that PSF normalized. A PSF whose
+    sum is not clearly positive (zero, or cancelling signs) is no blur, and is refused."""
+    P = np.asarray(psf)
+    if P.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be real, got dtype {P.dtype}")
+    if P.ndim != 2 or P.size == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {P.shape}")
+    if not np.all(np.isfinite(P)):
+        raise ValueError(f"{name} contains NaN or Inf")
+    P = P.astype(np.float32 if P.dtype == np.float32 else np.float64)
+    total = float(np.sum(P, dtype=np.float64))
+    # cancellation in the sum of n entries is ~ n eps sum|p|; far above it, the sum is real
+    if not total > _PSF_MIN_SUM * float(np.sum(np.abs(P), dtype=np.float64)):
+        raise ValueError(f"{name} must have a positive sum (a blur spreads light, it keeps the "
+                         f"image's brightness), got sum {total:.3g}")
+    return P / P.dtype.type(total)
+
+
+#: a PSF summing to less than this fraction of the sum of its absolute values is refused
+_PSF_MIN_SUM = 1e-8
 
 
 def deblur(blurred, psf, *, boundary="reflective", method="tikhonov", rule="discrepancy",
-           noise_level=None, lam=None, rank=None, tau=1.0, path="auto", center=None,
-           maxiter=500, tol=1e-3):
+           noise_std=None, noise_level=None, lam=None, rank=None, tau=1.0, path="auto",
+           center=None, maxiter=500, tol=1e-3):
     """Deblur an image: regularized inversion of a blur with a known PSF.
 
     Parameters
     ----------
     blurred : array_like, shape (H, W) or (H, W, C)
-        The blurred, noisy image (a colour image is deblurred channel by channel).
+        The blurred, noisy image (a colour image is deblurred channel by channel). Floats are
+        taken as they are; uint8 and uint16 images are divided by 255 or 65535 first (the
+        [0, 1] scale of :func:`~randla.inverse.read_image`), and the result's ``scale`` says so.
+        Other integer types are refused.
     psf : array_like, shape (p, q), or str
-        The point spread function, or a spec for :func:`parse_psf` ("gaussian:3").
+        The point spread function, or a spec for :func:`parse_psf` ("gaussian:3"). It is
+        normalized to sum 1 (a PSF in photon counts is the same blur); a PSF whose sum is not
+        positive is refused.
     boundary : {"reflective", "periodic", "zero"}
         The model of the scene beyond the image edges. "reflective" suits photographs (the
         scene continues, and mirroring continues it smoothly); "zero" suits a dark background;
@@ -165,13 +205,19 @@ def deblur(blurred, psf, *, boundary="reflective", method="tikhonov", rule="disc
         (||A x - b|| = tau * ||e||) is the default: it is the reliable one on photographs and it
         needs only the noise level, which is estimated when not given. GCV and the L-curve are
         checked against it (see :func:`~randla.inverse.vetted_lambda`).
+    noise_std : float, optional
+        Standard deviation of the noise per pixel, on the scale the image is deblurred on (its
+        own units for floats, [0, 1] for uint8/uint16). Estimated by :func:`estimate_noise`
+        (per channel) when neither it nor ``noise_level`` is given.
     noise_level : float, optional
-        Standard deviation of the noise per pixel, in the image's units (not ||e||). Estimated
-        by :func:`estimate_noise` when None.
+        ||e||, the norm of the whole noise array (all channels), as everywhere in randla:
+        ``noise_std = noise_level / sqrt(blurred.size)``. Until this release it was the
+        per-pixel standard deviation; passing it warns (FutureWarning) once per call. Giving
+        both is an error.
     lam : float, optional
-        The Tikhonov parameter; no rule is applied when given.
+        The Tikhonov parameter (method="tikhonov"); no rule is applied when given.
     rank : int, optional
-        The TSVD rank (method="tsvd"); chosen by ``rule`` when None.
+        The TSVD rank (method="tsvd"), 1 to H * W; chosen by ``rule`` when None.
     tau : float
         Safety factor of the discrepancy principle.
     path : {"auto", "spectral", "kronecker", "iterative"}
@@ -186,9 +232,12 @@ def deblur(blurred, psf, *, boundary="reflective", method="tikhonov", rule="disc
     -------
     DeblurResult
         ``image`` (same shape; float32 input stays float32, anything else becomes float64), the
-        ``lam`` (for TSVD: the singular value at the cut), the ``rule`` used (``"given"``, or
-        e.g. ``"gcv->discrepancy"`` after a fallback), the ``noise_level`` used and whether it
-        was estimated, the ``path``, the TSVD ``rank`` and the residual norm.
+        ``lam`` (for TSVD: sigma_rank, the smallest singular value kept), the ``rule`` used
+        (``"given"``, or e.g. ``"gcv->discrepancy"`` after a fallback), the ``noise_std`` used
+        and whether it was estimated (``noise_level`` gives the matching ||e||), the ``path``,
+        the TSVD ``rank``, the residual norm ||A x - b|| over all channels, and ``scale``, the
+        factor the input was multiplied by (1/255 for uint8, else 1): ``image``, ``noise_std``
+        and the residual are on that scale.
 
     Examples
     --------
@@ -197,50 +246,99 @@ def deblur(blurred, psf, *, boundary="reflective", method="tikhonov", rule="disc
     >>> rng = np.random.default_rng(0)
     >>> x = ndi.gaussian_filter(rng.random((64, 64)), 1.0)
     >>> b = ndi.convolve(x, gaussian_psf(1.5), mode="reflect") + 1e-3 * rng.standard_normal(x.shape)
-    >>> res = deblur(b, gaussian_psf(1.5), noise_level=1e-3)
+    >>> res = deblur(b, gaussian_psf(1.5), noise_std=1e-3)
     >>> res.path, bool(np.linalg.norm(res.image - x) < 0.5 * np.linalg.norm(b - x))
     ('spectral', True)
     """
-    X = np.asarray(blurred)
-    if X.dtype.kind not in "fiub" or X.ndim not in (2, 3) or min(X.shape[:2]) < 2:
-        raise ValueError(f"blurred must be a real image of shape (H, W) or (H, W, C), got "
-                         f"shape {X.shape} and dtype {X.dtype}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("blurred contains NaN or Inf")
-    psf = parse_psf(psf) if isinstance(psf, str) else np.asarray(psf)
-    check_choice(boundary, "boundary", BOUNDARIES)
-    check_choice(method, "method", ("tikhonov", "tsvd"))
-    check_choice(path, "path", PATHS)
-    if lam is not None:
-        lam = check_real(lam, "lam")
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-    if noise_level is not None:
-        noise_level = check_real(noise_level, "noise_level", low_open=True)
-    tau = check_real(tau, "tau", low_open=True)
+    opts = dict(locals())
+    return _deblur(opts.pop("blurred"), opts.pop("psf"), opts, stacklevel=3)
+
+
+def _deblur(blurred, psf, opts, stacklevel):
+    X, scale = _blurred_image(blurred)
+    psf = _normalized_psf(parse_psf(psf) if isinstance(psf, str) else psf)
+    kw = _check_options(X, scale, opts, stacklevel + 1)
     out_dtype = np.float32 if X.dtype == np.float32 else np.float64
-    kw = dict(boundary=boundary, method=method, rule=rule, noise_level=noise_level, lam=lam,
-              rank=rank, tau=tau, path=path, center=center, maxiter=maxiter, tol=tol)
     if X.ndim == 2:
         r = _deblur_channel(X.astype(np.float64), psf, **kw)
-        return r._replace(image=r.image.astype(out_dtype, copy=False))
+        return r._replace(image=r.image.astype(out_dtype, copy=False), scale=scale)
     rs = [_deblur_channel(X[..., c].astype(np.float64), psf, **kw) for c in range(X.shape[2])]
     image = np.stack([r.image for r in rs], axis=-1).astype(out_dtype, copy=False)
     return DeblurResult(image, tuple(r.lam for r in rs), tuple(r.rule for r in rs),
-                        tuple(r.noise_level for r in rs), rs[0].noise_estimated, rs[0].path,
+                        tuple(r.noise_std for r in rs), rs[0].noise_estimated, rs[0].path,
                         tuple(r.rank for r in rs),
-                        math.sqrt(sum(r.residual_norm**2 for r in rs)))
+                        math.sqrt(sum(r.residual_norm**2 for r in rs)), scale)
 
 
-def _deblur_channel(B, psf, *, boundary, method, rule, noise_level, lam, rank, tau, path,
+def _blurred_image(blurred):
+    X = np.asarray(blurred)
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"blurred must be a real image, got dtype {X.dtype}")
+    check_image_shape(X, "blurred")
+    X, scale = to_unit_scale(X, "blurred")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("blurred contains NaN or Inf")
+    return X, scale
+
+
+def _check_options(X, scale, opts, stacklevel):
+    """The validated keywords of one channel's deblurring."""
+    o = dict(opts)
+    check_choice(o["boundary"], "boundary", BOUNDARIES)
+    check_choice(o["method"], "method", ("tikhonov", "tsvd"))
+    check_choice(o["path"], "path", PATHS)
+    if o["rule"] not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {o['rule']!r}")
+    if o["lam"] is not None:
+        if o["method"] == "tsvd":
+            raise ValueError("lam is the Tikhonov parameter: with method='tsvd' pass rank")
+        o["lam"] = check_real(o["lam"], "lam")
+    if o["rank"] is not None:
+        if o["method"] != "tsvd":
+            raise ValueError("rank is the TSVD rank: pass method='tsvd' with it, or lam")
+        pixels = X.shape[0] * X.shape[1]
+        o["rank"] = check_positive_int(o["rank"], "rank")
+        if o["rank"] > pixels:
+            raise ValueError(f"rank must be <= the number of pixels H * W = {pixels}, got "
+                             f"{o['rank']}")
+    o["tau"] = check_real(o["tau"], "tau", low_open=True)
+    o["noise_std"] = _noise_std(o.pop("noise_std"), o.pop("noise_level"), X, scale, stacklevel + 1)
+    return o
+
+
+def _noise_std(noise_std, noise_level, X, scale, stacklevel):
+    """The per-pixel noise standard deviation from either keyword (None: to be estimated)."""
+    if noise_std is not None and noise_level is not None:
+        raise ValueError("pass noise_std (per pixel) or noise_level (||e||, the norm of the "
+                         "noise array), not both")
+    if noise_level is not None:
+        noise_level = check_real(noise_level, "noise_level", low_open=True)
+        noise_std = noise_level / math.sqrt(X.size)
+        warnings.warn(f"deblur's noise_level is now ||e||, the norm of the whole noise array, "
+                      f"as everywhere in randla: noise_level={noise_level:.4g} is a per-pixel "
+                      f"standard deviation of {noise_std:.4g}. It used to be the per-pixel "
+                      "standard deviation: pass that as noise_std", FutureWarning,
+                      stacklevel=stacklevel)
+        name = "noise_level"
+    elif noise_std is not None:
+        noise_std = check_real(noise_std, "noise_std", low_open=True)
+        name = "noise_std"
+    if noise_std is not None and scale != 1 and noise_std > 1:
+        raise ValueError(f"{name} is on the [0, 1] scale an integer image is deblurred on (its "
+                         f"values divided by {round(1 / scale)}); {noise_std:.4g} per pixel is "
+                         "more than the whole range: divide it by the same factor")
+    return noise_std
+
+
+def _deblur_channel(B, psf, *, boundary, method, rule, noise_std, lam, rank, tau, path,
                     center, maxiter, tol):
     A = BlurOperator(psf, B.shape, boundary=boundary, center=center)
-    estimated = noise_level is None
-    sigma = estimate_noise(B) if estimated else noise_level
+    estimated = noise_std is None
+    sigma = estimate_noise(B) if estimated else noise_std
     delta = sigma * math.sqrt(B.size)  # E||e|| for white noise of that standard deviation
     if sigma == 0 and lam is None and rank is None:
-        raise ValueError("the estimated noise level is 0 (a noise-free image?): pass lam, or "
-                         "noise_level")
+        raise ValueError("the estimated noise level is 0 (a noise-free image?): pass lam (or "
+                         "rank with method='tsvd'), or noise_std")
     chosen = _choose_path(A, path, method)
     b = B.ravel()
     if chosen == "iterative":
@@ -256,7 +354,7 @@ def _deblur_channel(B, psf, *, boundary, method, rule, noise_level, lam, rank, t
         else:
             used = "given"
         f = (np.arange(sp.s.size) < rank).astype(float)
-        cut = float(sp.s[rank - 1])
+        cut = float(sp.s[rank - 1])  # the smallest singular value kept
     else:
         if lam is None:
             _check_rule(rule, delta)
@@ -301,7 +399,7 @@ def deblur_file(in_path, out_path, psf, *, gray=False, **kwargs):
     gray : bool
         Deblur the luminance only.
     **kwargs
-        Passed to :func:`~randla.inverse.deblur` (boundary, method, rule, noise_level, lam...).
+        Passed to :func:`~randla.inverse.deblur` (boundary, method, rule, noise_std, lam...).
 
     Returns
     -------
@@ -314,7 +412,10 @@ def deblur_file(in_path, out_path, psf, *, gray=False, **kwargs):
     folder = os.path.dirname(os.path.abspath(out_path))
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"cannot write to the output folder {folder!r}")
+    opts = inspect.signature(deblur).bind(None, None, **kwargs)  # unknown keywords fail here
+    opts.apply_defaults()
+    opts = {k: v for k, v in opts.arguments.items() if k not in ("blurred", "psf")}
     image = read_image(in_path, gray=gray)
-    res = deblur(image, psf, **kwargs)
+    res = _deblur(image, psf, opts, stacklevel=3)
     write_image(out_path, res.image)
     return res

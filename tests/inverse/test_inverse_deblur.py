@@ -111,14 +111,14 @@ def test_deblur_improves_a_reflective_scene_with_every_rule(rng):
     for rule, worst in [("discrepancy", 1.3), ("gcv", 2.0), ("lcurve", 2.0)]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AccuracyWarning)
-            r = deblur(b, psf, rule=rule, noise_level=sigma)
+            r = deblur(b, psf, rule=rule, noise_std=sigma)
         assert r.path == "spectral" and not r.noise_estimated
         err = np.linalg.norm(r.image - X)
         assert err < min(worst * best, err_b), (rule, err / best)
     r = deblur(b, psf)  # noise estimated
-    assert r.noise_estimated and r.noise_level == pytest.approx(sigma, rel=0.25)
+    assert r.noise_estimated and r.noise_std == pytest.approx(sigma, rel=0.25)
     assert np.linalg.norm(r.image - X) < 1.3 * best
-    t = deblur(b, psf, method="tsvd", noise_level=sigma)
+    t = deblur(b, psf, method="tsvd", noise_std=sigma)
     assert t.rank is not None and np.linalg.norm(t.image - X) < 1.5 * best
 
 
@@ -142,13 +142,13 @@ def test_colour_is_per_channel_and_float32_stays_float32(rng):
     psf = gaussian_psf(1.0)
     b = np.stack([ndi.convolve(X[..., c], psf, mode="reflect") for c in range(3)], axis=-1)
     b += 0.01 * rng.standard_normal(b.shape)
-    r = deblur(b, psf, noise_level=0.01)
+    r = deblur(b, psf, noise_std=0.01)
     assert r.image.shape == b.shape and len(r.lam) == 3
     for c in range(3):
-        rc = deblur(b[..., c], psf, noise_level=0.01)
+        rc = deblur(b[..., c], psf, noise_std=0.01)
         np.testing.assert_allclose(r.image[..., c], rc.image, atol=1e-12)
         assert r.lam[c] == rc.lam
-    r32 = deblur(b[..., 0].astype(np.float32), psf, noise_level=0.01)
+    r32 = deblur(b[..., 0].astype(np.float32), psf, noise_std=0.01)
     assert r32.image.dtype == np.float32
 
 
@@ -230,5 +230,5 @@ def test_real_photo_crop_beats_the_blurred_input():
 
     r = deblur(b, psf)
     assert r.path == "spectral" and psnr(r.image) > psnr(b) + 1.0
-    z = deblur(b, psf, boundary="zero", noise_level=r.noise_level)
+    z = deblur(b, psf, boundary="zero", noise_std=r.noise_std)
     assert psnr(z.image) < psnr(r.image) - 3  # the zero boundary rings from the edges
