@@ -2,7 +2,8 @@
 
 An output is written into a temporary file beside it (``.randla-*.npz.part``), created before
 the computation starts (so an unwritable folder is reported at once), and renamed over the
-destination only when complete. A failure or an interruption (Ctrl-C, SIGTERM: see
+destination only when complete; an output that is a symlink is written through (the file it
+names is replaced, as ``np.savez`` would overwrite it). A failure or an interruption (Ctrl-C, SIGTERM: see
 :func:`randla.cli.main`) removes the temporary file and leaves an old output as it was.
 """
 from __future__ import annotations
@@ -18,17 +19,22 @@ import numpy as np
 
 def check_output(path, *inputs):
     """Refuse an output that would destroy an input (the same file, through a symlink or a
-    hard link), that is not an .npz, or whose folder does not exist."""
+    hard link), that is not an .npz, whose folder does not exist, or that is a read-only
+    file (``np.savez`` could not write it either). A symlink is written through."""
     path = os.fspath(path)
     if not path.endswith(".npz"):
         raise ValueError(f"output must end in .npz, got {path!r}")
-    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         if os.path.exists(folder):
             raise NotADirectoryError(f"the output's folder {folder} is a file")
         raise FileNotFoundError(f"output folder does not exist: {folder}")
-    if os.path.isdir(path):
+    if os.path.isdir(target):
         raise IsADirectoryError(f"output {path} is a directory")
+    if os.path.exists(target) and not os.access(target, os.W_OK):
+        raise PermissionError(13, "a read-only file: not replaced (make it writable, or "
+                                  "choose another output)", path)
     for source in inputs:
         if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
             raise ValueError(f"output {path} is the input {source}: writing it would destroy "
@@ -66,9 +72,10 @@ class AtomicNpz:
     """
 
     def __init__(self, path):
-        self.path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(self.path))
-        mode = _new_file_mode(self.path)
+        self.path = os.fspath(path)                  # what messages name
+        self.target = os.path.realpath(self.path)   # what is replaced: a symlink's file
+        folder = os.path.dirname(self.target)
+        mode = _new_file_mode(self.target)
         try:
             fd, self.tmp = tempfile.mkstemp(prefix=".randla-", suffix=".npz.part", dir=folder)
         except OSError as e:
@@ -149,9 +156,9 @@ class AtomicNpz:
             self.file.flush()
             os.fsync(self.file.fileno())
             self.file.close()
-            os.replace(self.tmp, self.path)
+            os.replace(self.tmp, self.target)
         self.tmp = None
-        _fsync_folder(self.path)
+        _fsync_folder(self.target)
 
     def discard(self):
         """Remove the temporary file, whatever state the failure left it in (a full disk

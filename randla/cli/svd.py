@@ -213,9 +213,9 @@ def _run(args) -> int:
                         s=s, passes=passes, check=check, check_passes=check_passes,
                         check_iters=check_iters(args, A), seconds=time.perf_counter() - start)
         out.add("metadata", np.array(json.dumps(meta)))
-        if _signature(path) != before:
-            raise ValueError(f"{path} changed while it was being read (its size or time of "
-                             f"modification differ): nothing was written; run again")
+        if not _unchanged(path, before):
+            raise ValueError(f"{path} changed while it was being read (written to, replaced "
+                             f"or removed): nothing was written; run again")
         out.commit()
     if not args.quiet:
         _summary(args, meta)
@@ -250,6 +250,13 @@ def _open(path, dataset, args, limit):
             "shape": list(A.shape), "dtype": str(file_dtype),
             **fingerprint(path, progress=not args.quiet)}
     return A, info, before
+
+
+def _unchanged(path, before) -> bool:
+    try:
+        return _signature(path) == before
+    except OSError:   # removed
+        return False
 
 
 def _signature(path):

@@ -500,3 +500,66 @@ def test_help_says_what_the_default_iterations_are(capsys):
     assert (f"Default: adaptive, power iterations until the singular values settle (at most "
             f"{MAX_ADAPTIVE_ITERS};") in text
     assert f"with --tol or --method krylov, {DEFAULT_POWER_ITERS} iterations" in text
+
+
+def test_an_output_symlink_is_written_through(npy, tmp_path):
+    (tmp_path / "results").mkdir()
+    target = tmp_path / "results" / "real.npz"
+    target.write_bytes(b"previous result")
+    os.symlink(target, tmp_path / "link.npz")
+    os.symlink(tmp_path / "results" / "new.npz", tmp_path / "dangling.npz")
+    for link in ("link.npz", "dangling.npz"):
+        randla("svd", npy[0], "-k", 2, "--quiet", "-o", tmp_path / link, check=0)
+        assert (tmp_path / link).is_symlink()
+    assert meta_of(target)[0]["rank"] == 2 == meta_of(tmp_path / "results" / "new.npz")[0]["rank"]
+    assert sorted(os.listdir(tmp_path / "results")) == ["new.npz", "real.npz"]
+
+
+def test_a_read_only_output_is_not_replaced(npy, tmp_path, monkeypatch, capsys):
+    from randla.cli import main, output
+    out = tmp_path / "o.npz"
+    out.write_bytes(b"previous result")
+    out.chmod(0o444)
+    if os.geteuid() == 0:     # root may write anything: as a user, os.access says no
+        real = os.access
+        monkeypatch.setattr(output.os, "access", lambda p, mode: False if os.fspath(p) == str(
+            out) and mode == os.W_OK else real(p, mode))
+    assert main(["svd", str(npy[0]), "-k", "2", "--quiet", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: a read-only file: not replaced" in err, err
+    assert out.read_bytes() == b"previous result"
+
+
+def test_an_input_removed_during_the_run_is_not_trusted(npy, tmp_path, monkeypatch, capsys):
+    from randla.cli import main, svd
+    path, _ = npy
+    real = svd.decompose
+
+    def decompose_then_remove(*args, **kwargs):
+        result = real(*args, **kwargs)     # the memory map keeps the data readable
+        path.unlink()
+        return result
+    monkeypatch.setattr(svd, "decompose", decompose_then_remove)
+    assert main(["svd", str(path), "-k", "2", "--quiet", "-o", str(tmp_path / "o.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "changed while it was being read (written to, replaced or removed)" in err, err
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_interruption_while_u_is_written_leaves_nothing(tmp_path):
+    import dask.array as da
+
+    from randla.cli.output import AtomicNpz
+    out = tmp_path / "o.npz"
+    out.write_bytes(b"previous result")
+
+    def interrupted(block, block_info=None):
+        if block_info[0]["chunk-location"][0] == 2:
+            raise KeyboardInterrupt
+        return block
+    U = da.ones((100, 3), chunks=(10, 3)).map_blocks(interrupted, dtype=float)
+    with pytest.raises(KeyboardInterrupt), AtomicNpz(out) as f:
+        f.add("s", np.arange(3.0))
+        f.add("U", U)
+        f.commit()
+    assert os.listdir(tmp_path) == ["o.npz"] and out.read_bytes() == b"previous result"
