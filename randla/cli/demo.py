@@ -30,6 +30,17 @@ def add_arguments(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _too_big(m, n) -> str:
+    """Why an m x n test matrix cannot be built here ("" if it can): building it holds about
+    three m x n float64 arrays at once."""
+    from ..io.files import available_memory
+    need, available = 3 * 8 * m * n, available_memory()
+    if available is None or need <= available:
+        return ""
+    return (f"a {m} x {n} test matrix needs about {need / 1e9:.3g} GB to build, more than the "
+            f"{available / 1e9:.3g} GB of memory available; choose a smaller --m or --n")
+
+
 def rows(full):
     """``[(label, kind, argument)]``: the rows of the table, in order."""
     from .. import sketch as _sketch
@@ -46,6 +57,10 @@ def run(args):
     if not (1 <= m and 1 <= n and 1 <= k < min(m, n)):
         print(f"randla demo: error: need m, n >= 1 and 1 <= k < min(m, n), got m={m}, n={n}, "
               f"k={k}", file=sys.stderr)
+        return 2
+    too_big = _too_big(m, n)
+    if too_big:
+        print(f"randla demo: error: {too_big}", file=sys.stderr)
         return 2
     # something on the screen before the imports and the matrix take their seconds
     print(f"randla demo: a {m} x {n} float64 test matrix with sigma_i = (i+1)^-1.5, rank "

@@ -160,14 +160,20 @@ def _check_matrix(shape, dtype, name):
 _READER_LOCK = threading.Lock()
 
 
-def _larger_than_memory(path) -> bool:
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None where
+    the system does not say."""
     try:
         with open("/proc/meminfo") as f:
-            available = next(int(line.split()[1]) * 1024 for line in f
-                             if line.startswith("MemAvailable:"))
+            return next(int(line.split()[1]) * 1024 for line in f
+                        if line.startswith("MemAvailable:"))
     except (OSError, StopIteration, ValueError):
-        return False
-    return os.path.getsize(path) > available
+        return None
+
+
+def _larger_than_memory(path) -> bool:
+    available = available_memory()
+    return available is not None and os.path.getsize(path) > available
 
 
 class NpyRows:

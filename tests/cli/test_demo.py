@@ -49,3 +49,16 @@ def test_demo_refuses_bad_sizes_in_one_line(capsys):
     assert main(["demo", "--seed", "-1"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and all(line.startswith("randla demo: error:") for line in err)
+
+
+def test_demo_refuses_a_matrix_larger_than_memory(capsys, monkeypatch):
+    import randla.io.files
+    import randla.testing
+    built = []
+    monkeypatch.setattr(randla.testing, "matrix_with_spectrum", lambda *a, **k: built.append(1))
+    monkeypatch.setattr(randla.io.files, "available_memory", lambda: 10**9)
+    assert main(["demo", "--m", "100000", "--n", "2000", "--k", "5", "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "randla demo: error: a 100000 x 2000 test matrix " \
+        "needs about 4.8 GB to build, more than the 1 GB of memory available" in captured.err
+    assert not built and captured.out == ""
