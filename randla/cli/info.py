@@ -188,14 +188,17 @@ def run(args):
 
 def input_status(meta) -> str:
     """Whether the input the metadata names is still the file the result was computed from:
-    "unchanged" or "changed" (its size and the SHA-256 of its whole content), or "missing".
+    "unchanged" or "changed" (its size and the SHA-256 of its whole content), or "missing"
+    (also when the metadata names no input).
     An output written before whole-file checksums recorded only its first 64 KiB's: a change
     there shows as "changed", else the status says that the rest was not checked."""
     from .svd import fingerprint, header_fingerprint
-    record = meta.get("input") or {}
-    source = record.get("path")
-    if not source or not os.path.exists(source):
+    record = meta.get("input")
+    source = record.get("path") if isinstance(record, dict) else None
+    if not isinstance(source, str) or not os.path.exists(source):
         return "missing"
+    if not (os.path.isfile(source) or os.path.isdir(source)):
+        return "changed (now a pipe or a device)"   # reading it could wait forever
     if "sha256" not in record:
         now = header_fingerprint(source)
         if any(now[key] != record.get(key) for key in ("bytes", "header_sha256")):

@@ -563,3 +563,17 @@ def test_an_interruption_while_u_is_written_leaves_nothing(tmp_path):
         f.add("U", U)
         f.commit()
     assert os.listdir(tmp_path) == ["o.npz"] and out.read_bytes() == b"previous result"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_info_on_crafted_metadata(npy, tmp_path, capsys):
+    # metadata is JSON anyone can write: odd inputs are statuses, not tracebacks (or a hang)
+    path, A = npy
+    fifo = tmp_path / "fifo.npy"
+    os.mkfifo(fifo)
+    for record, status in [("a string", "missing"), ({"path": 42}, "missing"), (None, "missing"),
+                           ({"path": str(fifo), "bytes": 0, "sha256": "0"},
+                            "changed (now a pipe or a device)")]:
+        np.savez(tmp_path / "o.npz", s=np.ones(2), metadata=np.array(json.dumps(
+            {"seed": 1, "input": record})))
+        assert _info_json(capsys, tmp_path / "o.npz")["input_now"] == status, record
