@@ -157,12 +157,30 @@ def test_tsvd_rank_out_of_range_or_with_the_wrong_method_is_refused(rng):
     for rank in (0, -1, 121):
         with pytest.raises(ValueError, match="rank"):
             deblur(b, "gaussian:1", method="tsvd", rank=rank)
+    assert deblur(b, "gaussian:1", method="tsvd", rank=120).rank == 120   # every pixel
     with pytest.raises(TypeError, match="rank"):
         deblur(b, "gaussian:1", method="tsvd", rank=2.5)
     with pytest.raises(ValueError, match="rank"):
         deblur(b, "gaussian:1", rank=5)                       # Tikhonov has no rank
     with pytest.raises(ValueError, match="lam"):
         deblur(b, "gaussian:1", method="tsvd", lam=0.1)       # TSVD has no lam
+
+
+def test_a_noise_free_image_needs_lam_or_rank(rng):
+    ramp = np.add.outer(np.arange(12.0), rng.integers(1, 4) * np.arange(10.0)) / 40
+    assert estimate_noise(ramp) == 0
+    with pytest.raises(ValueError, match="noise-free .*pass lam"):
+        deblur(ramp, "gaussian:1")
+    assert deblur(ramp, "gaussian:1", method="tsvd", rank=7).rank == 7
+    assert deblur(ramp, "gaussian:1", lam=0.1).lam == 0.1
+
+
+def test_estimate_noise_ignores_the_few_edges(rng):
+    sigma = rng.uniform(0.005, 0.05)
+    X = sigma * rng.standard_normal((128, 128))
+    edges = rng.random(X.shape) < 0.01
+    X[edges] += rng.choice([-1.0, 1.0], edges.sum())     # 1% of pixels far off: edges
+    assert estimate_noise(X) == pytest.approx(sigma, rel=0.1)
 
 
 # -- what deblur reports --------------------------------------------------------------------
