@@ -376,7 +376,7 @@ def _maybe_padded_ints(lines, sep):
     if "+" in text or "-0" in text:
         return True
     starts = (" ", "\t") if sep == " " else (sep[-1],)
-    if sep != " " and (" " in text or "\t" in text):   # blanks around fields: " 007"
+    if sep != " " and any(b in text for b in " \t" if b not in sep):   # " 007" in a field
         return True
     return any(re.search(re.escape(c) + "0[0-9]", text) for c in ("\n", *starts))
 

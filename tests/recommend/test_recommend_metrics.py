@@ -142,3 +142,18 @@ def test_evaluate_passes_exclude_seen_and_handles_k_beyond_the_items():
     ev = metrics.evaluate(model, R, k=10, exclude_seen=False)     # 10 > 8 items: -1 padded
     assert ev.k == 10
     assert ev.precision == pytest.approx(_brute_force_precision(model, R.matrix, 10, False))
+
+
+def test_k_defaults_to_10():
+    rng = np.random.default_rng()
+    test = sp.random(30, 40, density=0.5, random_state=rng, format="csr")
+    test.data = rng.integers(1, 6, test.nnz).astype(float)
+    recs = np.argsort(rng.random((30, 40)), axis=1)[:, :20]
+    for f in (metrics.precision_at_k, metrics.recall_at_k, metrics.ndcg_at_k):
+        assert f(recs, test) == pytest.approx(reference(recs, test, 10, 4)[f.__name__[0]])
+
+    class First20:
+        def recommend(self, users, n=10, exclude_seen=True):
+            return recs[users, :n]
+    ev = metrics.evaluate(First20(), test)
+    assert ev.k == 10 and ev.precision == pytest.approx(reference(recs, test, 10, 4)["p"])

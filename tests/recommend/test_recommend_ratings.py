@@ -267,3 +267,44 @@ def test_per_user_split_holds_out_one_rating_of_every_user_with_two():
     R = Ratings(sp.csr_matrix((rng.random(len(rows)) + 1, (rows, cols)), shape=(35, 10)))
     n_test = np.diff(R.split(0.1, by="user", rng=rng)[1].matrix.indptr)
     np.testing.assert_array_equal(n_test, np.where(counts >= 2, 1, 0))
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_canonical_files_take_the_c_parser(tmp_path, name, monkeypatch):
+    # the MovieLens formats with integer ids never need the line-by-line parse (speed)
+    import randla.recommend.ratings as ratings_mod
+
+    def refuse(*args):
+        raise AssertionError("line-by-line parse used")
+    monkeypatch.setattr(ratings_mod, "_parse_slow", refuse)
+    lines = [FORMATS[name](*t) for t in TRIPLETS]
+    R = load_ratings(write(tmp_path, name, lines), chunk_lines=4)
+    users, items, D = expected_dense()
+    np.testing.assert_array_equal(R.matrix.toarray(), D)
+    np.testing.assert_array_equal(R.items, items)
+
+
+def test_header_only_file_and_bad_sep(tmp_path):
+    R = load_ratings(write(tmp_path, "h.csv", ["userId,movieId,rating,timestamp"]))
+    assert R.shape == (0, 0) and R.nnz == 0
+    p = write(tmp_path, "r.csv", ["1,2,3"])
+    for sep in (5, b",", ""):
+        with pytest.raises(ValueError, match="sep must be a non-empty string"):
+            load_ratings(p, sep=sep)
+
+
+def test_unsorted_ids_are_found():
+    rng = np.random.default_rng()
+    for n in (2, 3, 7):
+        users = rng.permutation(n) * 10 + 5
+        if n == 2:
+            users = np.array([15, 5])
+        R = Ratings(sp.eye(n, format="csr"), users=users)
+        pick = rng.integers(0, n, 5)
+        np.testing.assert_array_equal(R.to_indices(users[pick], None)[0], pick)
+
+
+def test_unknown_id_message_names_the_unknown_one():
+    R = Ratings(sp.eye(3, format="csr"), users=[4, 8, 9])
+    with pytest.raises(ValueError, match="unknown id 5$"):
+        R.to_indices([4, 9, 5, 8], None)          # the first id is at row 0: found
