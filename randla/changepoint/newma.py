@@ -167,7 +167,7 @@ class NEWMA:
         slow = warm_ewma(psi, self.forget_slow, zs, self._t)
         self._z = (fast[-1], slow[-1])
         self._t += len(psi)
-        return np.linalg.norm(fast - slow, axis=1)
+        return _row_norms(fast - slow)
 
     def update(self, x):
         """Process one sample: ``(statistic, alarm)``.
@@ -215,6 +215,15 @@ class NEWMA:
             return ChangepointResult(np.zeros(0), np.zeros(0, np.int64))
         self.thresholds_ = np.concatenate(thresholds)
         return ChangepointResult(np.concatenate(stats), np.concatenate(alarms).astype(np.int64))
+
+
+def _row_norms(D):
+    """Norms of the rows of D, each row divided by a power of two near its largest entry first
+    (exact): optical features grow like |x|^2, and the squares of differences of 1e-160 would
+    underflow (1e160: overflow)."""
+    peak = np.max(np.abs(D), axis=1)
+    c = np.ldexp(1.0, np.frexp(np.where((peak > 0) & np.isfinite(peak), peak, 1.0))[1])
+    return c * np.linalg.norm(D / c[:, None], axis=1)
 
 
 class _Overflow(ArithmeticError):

@@ -74,10 +74,11 @@ def test_newma_features_that_overflow_are_named_or_skipped(rng):
     np.testing.assert_array_equal([steps[k][0] for k in keep], [ref.update(x)[0] for x in X[keep]])
 
 
-@pytest.mark.parametrize("power", [130, -250])
+@pytest.mark.parametrize("power", [130, -250, -300])
 def test_newma_adaptive_threshold_is_scale_invariant(power, rng):
     """Optical statistics grow like |x|^2: at 2^130 their fourth power overflowed (infinite
-    threshold, no alarm), at 2^-250 it underflowed (false alarms everywhere)."""
+    threshold, no alarm), at 2^-250 it underflowed (false alarms everywhere); at 2^-300 the
+    squares in the statistic's norm underflowed too (statistics of 0)."""
     X = _stream(rng)
     s = 2.0**power  # a power of two: every product is exact, so the results must be too
     make = lambda: NEWMA(3, n_features=32, sketch="optical", rng=3, window=20)  # noqa: E731
