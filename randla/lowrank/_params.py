@@ -5,6 +5,9 @@ from .. import sketch as _sketch
 from .._validation import check_positive_int
 
 METHODS = ("power", "krylov")
+#: rsvd's methods: "auto" is the adaptive power iteration that turns to block Krylov on flat
+#: spectra (with power_iters given, the power method)
+RSVD_METHODS = ("auto", *METHODS)
 #: Power iterations (or block Krylov depth) used when ``power_iters=None`` where the count is
 #: fixed: range_finder, qb, reigh, rsvd with method="krylov" or tol (rsvd's power method is
 #: adaptive by default, see :mod:`randla.lowrank.adaptive`). With the default oversampling,

@@ -41,7 +41,7 @@ from ..operators import (
     as_operator,
     check_values,
 )
-from ._params import METHODS, check_iters, check_oversample
+from ._params import RSVD_METHODS, check_iters, check_oversample
 from .adaptive import (
     DEFAULT_POWER_TOL,
     MAX_ADAPTIVE_ITERS,
@@ -90,15 +90,17 @@ def plan_rsvd(op: Operator, *, tol=None, method="power", center=False, passes=No
     """
     m, n = op.shape
     long_side = _sketch.prefers_long_side(sketch)   # an optical sketch: along max(m, n)
-    fused = op.fused_gram and method == "power" and tol is None and not (long_side and m > n)
+    fused = (op.fused_gram and method in ("auto", "power") and tol is None
+             and not (long_side and m > n))
     lazy = fused and lazy_ok and op.lazy_products and m >= n and not center
     # extra reads: evaluating a lazy U; centering: the column means, and B read on its own
     extra = int(lazy) + (2 if fused else 1) * int(center)
-    adaptive = power_iters is None and passes is None and tol is None and method == "power"
+    adaptive = (power_iters is None and passes is None and tol is None
+                and method in ("auto", "power"))
     q = MAX_ADAPTIVE_ITERS if adaptive else _iters_from_passes(passes, power_iters, tol, fused,
                                                                extra)
     if q is None:
-        if tol is not None or center or method != "power":
+        if tol is not None or center or method == "krylov":
             raise ValueError("passes=1 (single pass) needs a fixed rank k, method='power' and "
                              "center=False")
         return RSVDPlan("single_pass", 0, False, False, False, 1)
@@ -134,9 +136,9 @@ def _iters_from_passes(passes, power_iters, tol, fused, extra):
     return q
 
 
-def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normalizer="auto",
-         method="power", sketch="gaussian", tol=None, max_rank=None, center=False, passes=None,
-         mixed_precision="auto", compute=False, rng=None):
+def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, sv_tol=None,
+         normalizer="auto", method="auto", sketch="gaussian", tol=None, max_rank=None,
+         center=False, passes=None, mixed_precision="auto", compute=False, rng=None):
     """Randomized SVD: the top singular triplets of A, at a fixed rank or a fixed accuracy.
 
     Parameters
@@ -254,12 +256,13 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normal
     k = None if k is None else check_rank(k, "k", m, n)
     oversample = check_oversample(oversample, k, sketch)
     check_choice(normalizer, "normalizer", NORMALIZERS)
-    check_choice(method, "method", METHODS)
+    check_choice(method, "method", RSVD_METHODS)
     if not isinstance(compute, (bool, np.bool_)):
         raise TypeError(f"compute must be True or False, got {compute!r}")
     plan = plan_rsvd(op, tol=tol, method=method, center=center, passes=passes,
                      power_iters=power_iters, sketch=sketch, lazy_ok=dask_input and not compute)
-    power_tol = _check_power_tol(power_tol, plan)
+    power_tol = _check_tol(power_tol, "power_tol", plan) or DEFAULT_POWER_TOL
+    sv_tol = _check_tol(sv_tol, "sv_tol", plan)
     # the default path (dense A, adaptive) finds a NaN or Inf of A in its first product: the
     # separate check would be a read of A (40 ms of 0.66 s on 20000 x 5000 float64)
     deferred = plan.adaptive and plan.path == "fixed_rank" and type(op) is DenseOperator
@@ -275,7 +278,12 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normal
     op, op32 = (_wrap(o, plan) for o in (op, op32))
     q = plan.power_iters
     info = RSVDInfo(q, plan.reads)
-    if plan.path == "fixed_accuracy":
+    ell = None if k is None else min(k + oversample, min(m, n))
+    if ell == min(m, n) and plan.path in ("fixed_rank", "fused_power"):
+        # the sketch spans all of A's range: A itself, in one product, and LAPACK's SVD
+        U, s, Vh = _whole(op, k)
+        info = RSVDInfo(0, 1 + 2 * int(plan.center), converged=True if plan.adaptive else None)
+    elif plan.path == "fixed_accuracy":
         tol = check_unit_interval(tol, "tol")
         cap = min(m, n) if max_rank is None else check_rank(max_rank, "max_rank", m, n)
         cap = cap if k is None else min(cap, k)
@@ -286,16 +294,20 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normal
         U, s, Vh = _fixed_accuracy(op, tol, cap, basis_cap, q, normalizer, sketch, rng)
         info = RSVDInfo(q, None)
     else:
-        ell = min(k + oversample, min(m, n))
         S = _sketch.resolve(sketch, ell, op.shape[1], rng=rng, dtype=real_dtype(op.dtype))
         if plan.path == "fused_power":
             U, s, Vh, info = _fused_fixed_rank(op, k, S, q, normalizer, plan.lazy_u,
-                                               power_tol if plan.adaptive else None, single)
+                                               power_tol if plan.adaptive else None, single,
+                                               sv_tol)
         elif plan.adaptive:
             U, s, Vh, info = adaptive_qb_svd(op, S, k, power_tol, q, normalizer, sketch_range,
-                                             op32, values_check if deferred else None)
+                                             op32, values_check if deferred else None, sv_tol,
+                                             krylov="auto" if method == "auto" else False)
         else:
+            method = "krylov" if method == "krylov" else "power"
             U, s, Vh = svd_of_qb(*qb_of(op, S, q, normalizer, method), k)
+        if plan.adaptive and not info.converged:
+            _warn_unconverged(info, power_tol, sv_tol)
     if plan.transpose:
         U, Vh = Vh.conj().T, U.conj().T
     if isinstance(U, np.ndarray):   # else a lazy U, whose signs follow Vh's rows
@@ -306,18 +318,38 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, normal
                          A, dask_input, compute)
 
 
-def _check_power_tol(power_tol, plan):
-    if power_tol is None:
-        return DEFAULT_POWER_TOL
+def _check_tol(value, name, plan):
+    """power_tol or sv_tol: None, or a positive real number, for the adaptive iterations."""
+    if value is None:
+        return None
     if not plan.adaptive:
-        raise ValueError("power_tol applies to the adaptive iterations: give it without "
-                         "power_iters, passes or tol, and with method='power'")
-    if isinstance(power_tol, (bool, np.bool_)) or not isinstance(power_tol, (int, float, np.number)):
-        raise TypeError(f"power_tol must be a positive real number, got {power_tol!r}")
-    if not np.isfinite(power_tol) or power_tol <= 0:
-        raise ValueError(f"power_tol must be a positive real number, got {power_tol!r}")
-    return float(power_tol)
+        raise ValueError(f"{name} applies to the adaptive iterations: give it without "
+                         "power_iters, passes or tol, and with method='auto' or 'power'")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a positive real number, got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive real number, got {value!r}")
+    return float(value)
 
+
+def _warn_unconverged(info, power_tol, sv_tol):
+    asked = f"power_tol={power_tol:g}" + ("" if sv_tol is None else f", sv_tol={sv_tol:g}")
+    warnings.warn(f"rsvd: the adaptive iterations did not reach {asked} in {info.passes} "
+                  f"passes over A (estimated excess {info.change:.3g} sigma_(k+1)); the result "
+                  "may be less accurate than asked", AccuracyWarning, stacklevel=3)
+
+
+def _whole(op, k):
+    """Top-k SVD of A (m >= n) from A itself: one product with the identity, then LAPACK."""
+    n = op.shape[1]
+    with np.errstate(all="ignore"):   # a NaN or Inf of A shows in the result
+        A = np.asarray(op.matmat(np.eye(n, dtype=op.dtype)))
+    if not np.all(np.isfinite(A)):
+        raise ValueError("A contains NaN or Inf")
+    Q, R = qr_factor(A) if A.shape[0] > A.shape[1] else (None, A)
+    Ub, s, Vh = small_svd(R)
+    U = Ub if Q is None else Q @ Ub
+    return U[:, :k], s[:k], Vh[:k]
 
 def _check_mixed(mixed_precision):
     if not (isinstance(mixed_precision, (bool, np.bool_)) or mixed_precision == "auto"):
@@ -395,7 +427,7 @@ def svd_of_qb(Q, B, k):
 
 
 # -- paths -------------------------------------------------------------------------------------
-def _fused_fixed_rank(op, k, S, q, normalizer, lazy, power_tol=None, single=False):
+def _fused_fixed_rank(op, k, S, q, normalizer, lazy, power_tol=None, single=False, sv_tol=None):
     """Top-k SVD of an A whose A^H A X reads A once: q reads for the power iterations, one for
     B (see :func:`~randla.lowrank.qb.qb_from_right`). With ``lazy``, that last read gives the
     triangular factor R of A X (TSQR over row panels) instead of A X itself, and
@@ -409,9 +441,9 @@ def _fused_fixed_rank(op, k, S, q, normalizer, lazy, power_tol=None, single=Fals
     counter = op.A if isinstance(op, CenteredOperator) else op
     start = getattr(counter, "passes", None)
     if power_tol is not None:
-        X, reads, change, alpha = adaptive_power_right(op, S, k, power_tol, q, normalizer,
-                                                       single)
-        info = RSVDInfo(reads.products, 0, bool(change <= power_tol), change, alpha,
+        X, reads, loop = adaptive_power_right(op, S, k, power_tol, q, normalizer, single,
+                                              sv_tol)
+        info = RSVDInfo(reads.products, 0, loop.converged(False), loop.change(), loop.shift(),
                         reads.float32_reads)
     elif single:
         X, reads = mixed_power_right(op, S, k, q, normalizer)

@@ -53,33 +53,55 @@ def test_fast_convergence_stops_at_twice_the_tolerance():
         assert spectral_error(A, *res) <= (1 + randla.lowrank.DEFAULT_POWER_TOL) * s[20]
 
 
-def test_error_estimate_scales_the_change_by_the_convergence_ratio():
-    from randla.lowrank.adaptive import error_estimate, rate
-    k, prev = 3, np.array([4.0, 3.0, 2.0, 1.0, 0.5])
+def test_estimate_scales_the_change_by_the_convergence_ratio():
+    from randla.lowrank.adaptive import estimate, rate
+    k, prev, u = 3, np.array([4.0, 3.0, 2.0, 1.0, 0.5]), 2.0 ** -52
     for tail, alpha in [(0.1, 0.0), (0.9, 0.0), (1.3, 0.5)]:   # r small, near 1, shifted
         s = np.array([4.0, 3.0, 2.02, 1.0, tail])
-        c = 0.02 / 1.0                                  # |2.02 - 2| / sigma_(k+1)
         r = rate(s, k, alpha)
         x = r / (1 - r)
-        assert error_estimate(prev, s, k, alpha) == pytest.approx(c * max(min(x ** 3, max(1, x)), 0.5))
+        est = estimate(prev, s, k, alpha, u)
+        assert est.excess == pytest.approx(0.02 * max(min(x ** 3, max(1, x)), 0.5))
+        assert est.reference == 1.0 and est.floor == pytest.approx(100 * u * 4.0)
     # the fast branch: ratio 0.1 / 2.02 gives the floor c / 2, a slow one at least c
-    assert error_estimate(prev, np.array([4.0, 3.0, 2.02, 1.0, 0.1]), k, 0.0) == pytest.approx(0.01)
-    assert error_estimate(prev, np.array([4.0, 3.0, 2.02, 1.0, 1.9]), k, 0.0) > 0.02
+    assert estimate(prev, np.array([4.0, 3.0, 2.02, 1.0, 0.1]), k, 0.0, u).excess == pytest.approx(0.01)
+    assert estimate(prev, np.array([4.0, 3.0, 2.02, 1.0, 1.9]), k, 0.0, u).excess > 0.02
+    # scale-free: the same estimates in any unit give the same verdict
+    for scale in (1e-170, 1e155):
+        a, b = estimate(prev * scale, np.array([4.0, 3.0, 2.02, 1.0, 0.1]) * scale, k, 0.0, u), \
+            estimate(prev, np.array([4.0, 3.0, 2.02, 1.0, 0.1]), k, 0.0, u)
+        assert a.excess / a.reference == pytest.approx(b.excess / b.reference)
+
+
+def test_rounding_floor_ends_the_loop_on_exact_low_rank():
+    # t_(k+1) and the changes at the rounding level: met through the floor, not through tol
+    from randla.lowrank.adaptive import estimate, met
+    u = 2.0 ** -52
+    prev = np.array([1.0, 0.5, 3e-16, 2e-16, 1e-16])
+    t = np.array([1.0, 0.5, 5e-16, 1e-16, 2e-16])
+    est = estimate(prev, t, 3, 0.0, u)
+    assert met(est, 0.01) and est.reference == pytest.approx(100 * u)
+    # the same changes above the floor are not convergence
+    assert not met(estimate(prev * [1, 1, 1e6, 1e6, 1e6], t * [1, 1, 1e6, 1e6, 1e6], 3, 0.0, u), 0.01)
+    # singular values: relative to each one, down to the floor
+    sv_prev = np.array([1.0, 0.5, 0.2, 0.1])
+    assert met(estimate(sv_prev, sv_prev * (1 + 1e-4), 2, 0.0, u, sv_tol=1e-3), 10, 1e-3)
+    assert not met(estimate(sv_prev, sv_prev * (1 + 1e-2), 2, 0.0, u, sv_tol=1e-3), 10, 1e-3)
 
 
 def test_last_product_allowed_is_in_full_precision(rng):
     # an iteration that runs to its cap still ends on a float64 product
-    from randla.lowrank.adaptive import _Products
+    from randla.lowrank.adaptive import Estimate, _Products
     A = rng.standard_normal((40, 30))
     prod = _Products(as_operator(A), as_operator(A.astype(np.float32)), max_passes=6)
-    s, unconverged = np.linspace(3, 1, 10), np.inf
+    s, unconverged = np.linspace(3, 1, 10), Estimate(np.inf, 1.0, 1e-5, np.inf)
     for _ in range(4):
         assert prod.low
         prod(np.eye(30, 10), adjoint=False)
-        prod.update_precision(s, 5, unconverged, tol=0.01, rate=0.9)
+        prod.update_precision(s, 5, unconverged, tol=0.01, r=0.9)
     assert prod.passes == 4 and prod.low          # the 5th product may still be float32,
     prod(np.eye(30, 10), adjoint=False)
-    prod.update_precision(s, 5, unconverged, tol=0.01, rate=0.9)
+    prod.update_precision(s, 5, unconverged, tol=0.01, r=0.9)
     assert not prod.low                           # the 6th and last is not
     assert prod.float32_passes == 5
 
@@ -214,7 +236,8 @@ def test_unconverged_loop_stops_at_its_cap(rng):
     # sigma_k = sigma_(k+1) = ...: no tolerance is met; the loop makes the products it may
     s = np.maximum(0.9 ** np.arange(100), 0.3)
     A = matrix_with_spectrum(300, 100, s, rng=rng)
-    res = randla.rsvd(A, 10, power_tol=1e-12, rng=rng)
+    with pytest.warns(randla.AccuracyWarning, match="did not reach power_tol=1e-12"):
+        res = randla.rsvd(A, 10, power_tol=1e-12, method="power", rng=rng)
     assert res.info.passes == 2 * MAX_ADAPTIVE_ITERS + 2 and not res.info.converged
     assert spectral_error(A, *res) <= 1.001 * s[10]
 
