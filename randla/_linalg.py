@@ -77,10 +77,25 @@ def _gram(Y):
         return Y.conj().T @ Y if Y.dtype.kind == "c" else Y.T @ Y
 
 
+class _OutOfRange(Exception):
+    """Y^H Y is beyond the floating-point range (or so small that it lost digits)."""
+
+
+def _check_gram_range(G, dtype):
+    """Raise _OutOfRange when the Gram matrix overflowed, or when its largest diagonal entry
+    is so small that entries u times smaller are subnormal (Y of entries 1e-170 in float64)."""
+    fi = np.finfo(dtype)
+    dmax = float(np.max(G.diagonal().real)) if G.size else 0.0
+    if not (dmax < float(fi.max) / (4 * G.shape[0])) or 0 < dmax < float(fi.tiny) / float(fi.eps):
+        raise _OutOfRange
+
+
 def _cholqr_pass(Y, shift=False):
     """One CholeskyQR pass: Q = Y R^-1 with R^H R = Y^H Y (+ shift I). Returns (Q, R);
-    raises LinAlgError when the Gram matrix is not numerically positive definite."""
+    raises LinAlgError when the Gram matrix is not numerically positive definite, and
+    _OutOfRange when it is out of the floating-point range."""
     G = _gram(Y)
+    _check_gram_range(G, Y.dtype)
     if shift:
         m, l = Y.shape
         u = np.finfo(Y.dtype).eps / 2
@@ -115,6 +130,22 @@ def qr_factor(Y, orthonormal=True):
     """
     if Y.shape[1] == 0:
         return Y, np.zeros((0, 0), dtype=Y.dtype)
+    try:
+        return _qr_factor(Y, orthonormal)
+    except _OutOfRange:
+        # Y * 2^-e (exact) has its largest entry near 1: Y = Q (2^e R)
+        amax = float(np.max(np.abs(Y)))
+        if not math.isfinite(amax) or amax == 0:
+            return _householder_qr(Y)
+        scale = 2.0 ** -math.frexp(amax)[1]
+        try:
+            Q, R = _qr_factor(Y * np.asarray(scale, Y.real.dtype), orthonormal)
+        except _OutOfRange:   # the scaled block's Gram matrix still lost its small entries
+            return _householder_qr(Y)
+        return Q, R / np.asarray(scale, R.real.dtype)
+
+
+def _qr_factor(Y, orthonormal):
     shifted = False
     try:
         Q, R = _cholqr_pass(Y)

@@ -176,8 +176,9 @@ class _Products:
     floating-point flags silenced (a NaN or Inf of A, or an overflow, shows in the result,
     which the caller checks), so that no BLAS kernel's flags reach the user as warnings."""
 
-    def __init__(self, op, op32, max_passes):
+    def __init__(self, op, op32, max_passes, single_scale=1.0):
         self.op, self.op32, self.low = op, op32, op32 is not None
+        self.unscale = 1.0 / single_scale   # op32 is a float32 copy of A * single_scale
         self.passes = self.float32_passes = self.redone = 0
         self.max_passes = max_passes
         self.last_single = False   # whether the last product ran in float32
@@ -203,7 +204,8 @@ class _Products:
                 out = np.asarray(product(self.op32, self.op32.dtype))
             if single_result_ok(out):
                 self.float32_passes += 1
-                return out.astype(self.op.dtype)
+                out = out.astype(self.op.dtype)
+                return out if self.unscale == 1 else out * self.unscale
             # out of float32's range: this product again, and the rest, in full precision
             self.low = self.last_single = False
             self.passes += 1
@@ -275,7 +277,7 @@ class _Loop:
 
 
 def adaptive_qb_svd(op, S, k, tol, max_iters, normalizer, sketch_range, op32=None,
-                    check_values=None, sv_tol=None, krylov=False):
+                    check_values=None, sv_tol=None, krylov=False, single_scale=1.0):
     """Top-k SVD of A by accuracy-controlled, dynamically shifted subspace iteration, or, with
     ``krylov="auto"``, block Krylov when the first products show that the power iteration
     would converge slowly (:data:`KRYLOV_RATE`).
@@ -283,9 +285,9 @@ def adaptive_qb_svd(op, S, k, tol, max_iters, normalizer, sketch_range, op32=Non
     Returns ``(U, s, Vh, info)``. At most ``2 * max_iters + 2`` products with A (block
     Krylov: one more, for U). ``check_values``: the validation of A's entries, left to this
     first product (a NaN or Inf anywhere in A reaches the range sketch), called when that is
-    not finite."""
+    not finite. ``op32``: a float32 copy of A times ``single_scale`` for mixed precision."""
     max_passes = 2 * max_iters + 2
-    prod = _Products(op, op32, max_passes)
+    prod = _Products(op, op32, max_passes, single_scale)
     Y = prod.sketch(sketch_range, S)
     if not np.all(np.isfinite(Y)):
         if check_values is not None:
@@ -379,24 +381,29 @@ class _Reads:
         self.products = self.reads = self.float32_reads = 0
 
     def __call__(self, X):
-        """(A^H A X in A's precision, whether it was computed in single precision)."""
+        """(C, e, single): C 2^-e = A^H A X in A's precision (C near A's scale, see
+        :meth:`~randla.operators.Operator.gram_matmat_scaled`), and whether it was computed
+        in single precision."""
         self.products += 1
         self.reads += 1
         if self.low:
-            C = np.asarray(self.op.gram_matmat(X, single=True))
+            C, e = self.op.gram_matmat_scaled(X, single=True)
+            C = np.asarray(C)
             if single_result_ok(C):
                 self.float32_reads += 1
-                return C.astype(self.op.dtype, copy=False), True
+                return C.astype(self.op.dtype, copy=False), e, True
             self.low = False   # out of float32's range: this read again, and the rest, in full
             self.reads += 1
-        C = np.asarray(self.op.gram_matmat(X))
+        C, e = self.op.gram_matmat_scaled(X)
+        C = np.asarray(C)
         _check_finite(C)
-        return C, False
+        return C, e, False
 
     def keep_single(self, C, k, tol) -> bool:
         """Whether float32 stays fine after the read that gave C: its rounding, u32 times the
         spread of A^H A's eigenvalues (the singular values of C), far below tol."""
-        s = np.sqrt(np.clip(np.linalg.eigvalsh(C.conj().T @ C), 0, None))[::-1]
+        Cn = C / np.max(np.abs(C)) if C.size and np.max(np.abs(C)) > 0 else C   # no underflow
+        s = np.sqrt(np.clip(np.linalg.eigvalsh(Cn.conj().T @ Cn), 0, None))[::-1]
         self.low = self.low and single_floor(s, k) * _F32_MARGIN <= tol
         return self.low
 
@@ -412,7 +419,7 @@ def mixed_power_right(op, S, k, q, normalizer, tol=DEFAULT_POWER_TOL):
     reads = _Reads(op, True)
     todo = q
     while todo > 0:
-        C, low = reads(X)
+        C, _, low = reads(X)
         todo -= 1
         if low and not reads.keep_single(C, k, tol):
             todo += reads.float32_reads
@@ -435,19 +442,20 @@ def adaptive_power_right(op, S, k, tol, max_iters, normalizer, single=False, sv_
     reads = _Reads(op, single)
     loop = _Loop(k, tol, sv_tol)
     while reads.reads < max_iters:
-        C, low = reads(X)
+        C, e, low = reads(X)          # C 2^-e = A^H A X
         H = X.conj().T @ C
         lam = np.clip(np.linalg.eigvalsh((H + H.conj().T) / 2)[::-1], 0, None)
-        if loop.scale is None:
-            lam_ref = float(lam[0]) if lam[0] > 0 else 1.0
+        if loop.scale is None:        # eigenvalues are kept relative to the first read's
+            ref = (float(lam[0]) if lam[0] > 0 else 1.0, e)
             loop.scale = 1.0
-        t = np.sqrt(lam / lam_ref)
+        t = np.sqrt(np.ldexp(lam / ref[0], ref[1] - e))
         u = unit_roundoff(np.float32 if low else op.dtype)
         t, done = loop.judge(t, np.sqrt(u / NOISE_FLOOR), low)
         if not done:
             loop.advance(t)
-        X = final_basis(C - (loop.alpha * lam_ref) * X, normalizer) if normalizer != "qr" else \
-            householder(C - (loop.alpha * lam_ref) * X)
+        # (A^H A - alpha) X in C's units: alpha (relative) * ref * 2^(e - e_ref)
+        shifted = C - (loop.alpha * ref[0] * 2.0 ** (e - ref[1])) * X
+        X = householder(shifted) if normalizer == "qr" else final_basis(shifted, normalizer)
         if done:
             break
         if low and (reads.reads + 1 >= max_iters or not reads.keep_single(C, k, tol)

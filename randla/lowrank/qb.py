@@ -41,16 +41,22 @@ def qb_from_right(op, X, normalizer, one_pass=False):
         # means are large: solving B from it would amplify that by cond(R), so B is read
         Q = final_basis(np.asarray(op.matmat(X)), normalizer)
         return Q, np.asarray(op.rmatmat(Q)).conj().T
-    C, Y = op.gram_and_product(X)
+    (C, e), Y = op.gram_and_product_scaled(X)   # C 2^-e = A^H A X
+    C = np.asarray(C)
     Q = final_basis(np.asarray(Y), normalizer)
     R = Q.conj().T @ Y
     if well_conditioned(R):
-        return Q, sla.solve(R.conj().T, np.asarray(C).conj().T, check_finite=False)
+        return Q, unscale(sla.solve(R.conj().T, C.conj().T, check_finite=False), e)
     if not one_pass:
         return Q, np.asarray(op.rmatmat(Q)).conj().T
     Ur, sr, Vrh = small_svd(R)
     keep = sr > np.sqrt(np.finfo(R.dtype).eps) * sr[0]
-    return Q @ Ur[:, keep], (Vrh[keep] @ np.asarray(C).conj().T) / sr[keep, None]
+    return Q @ Ur[:, keep], unscale((Vrh[keep] @ C.conj().T) / sr[keep, None], e)
+
+
+def unscale(B, e):
+    """B * 2^-e (a product scaled by :meth:`~randla.operators.Operator.gram_matmat_scaled`)."""
+    return B if e == 0 else B * np.asarray(2.0 ** -e, B.real.dtype)
 
 
 def extend_basis(W, P):

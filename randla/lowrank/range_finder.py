@@ -44,7 +44,7 @@ def power_right(op: Operator, S, q: int, normalizer: str) -> np.ndarray:
     """X (n x l) spanning (A^H A)^q S^T, by fused A^H A products: one read of A each."""
     X = sketch_columns(op, S)
     for _ in range(q):
-        X = between_products(np.asarray(op.gram_matmat(X)), normalizer)
+        X = between_products(np.asarray(op.gram_matmat_scaled(X)[0]), normalizer)
     return X
 
 

@@ -8,6 +8,7 @@ matrix-free and out-of-core input share one code path. The path is chosen once, 
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from typing import NamedTuple
 
@@ -50,7 +51,7 @@ from .adaptive import (
     adaptive_qb_svd,
     mixed_power_right,
 )
-from .qb import qb_from_right, qb_of, qb_to_tolerance, well_conditioned
+from .qb import qb_from_right, qb_of, qb_to_tolerance, unscale, well_conditioned
 from .range_finder import power_right, sketch_range
 from .results import SVDResult
 from .sketchy import sketchy_svd
@@ -270,7 +271,7 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, sv_tol
     if not deferred:
         values_check()
     mixed_precision = _check_mixed(mixed_precision)
-    op32 = _low_precision(op, plan, mixed_precision)
+    op32, single_scale = _low_precision(op, plan, mixed_precision)
     single = _single_reads(op, plan, mixed_precision, passes)
     if plan.path == "single_pass":
         result = _single_pass(op, k, min(k + oversample, min(m, n)), normalizer, sketch, rng)
@@ -302,7 +303,8 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, sv_tol
         elif plan.adaptive:
             U, s, Vh, info = adaptive_qb_svd(op, S, k, power_tol, q, normalizer, sketch_range,
                                              op32, values_check if deferred else None, sv_tol,
-                                             krylov="auto" if method == "auto" else False)
+                                             krylov="auto" if method == "auto" else False,
+                                             single_scale=single_scale)
         else:
             method = "krylov" if method == "krylov" else "power"
             U, s, Vh = svd_of_qb(*qb_of(op, S, q, normalizer, method), k)
@@ -358,27 +360,47 @@ def _check_mixed(mixed_precision):
 
 
 def _low_precision(op, plan, mixed_precision):
-    """A float32 (complex64) copy of a float64 (complex128) dense or sparse A for the early
-    products of mixed precision; None when not asked for, when A is single already, or out
-    of core (whose reads round panel by panel: :func:`_single_reads`)."""
+    """A float32 (complex64) copy of a float64 (complex128) dense or sparse A, times a power
+    of two that brings A into float32's range, for the early products of mixed precision,
+    and that factor; (None, 1.0) when not asked for, when A is single already, or out of
+    core (whose reads round panel by panel: :func:`_single_reads`)."""
     if not mixed_precision or plan.path == "fused_power":
-        return None
+        return None, 1.0
     if not plan.adaptive or plan.path != "fixed_rank" or op.kind not in ("dense", "sparse"):
         if mixed_precision == "auto":
-            return None
+            return None, 1.0
         raise ValueError("mixed_precision=True applies to a float64 or complex128 A: in "
                          "memory (dense or sparse) with the adaptive iterations "
-                         "(power_iters=None, method='power', no passes or tol), out of core "
-                         "(row panels) with power_iters too")
+                         "(power_iters=None, method='auto' or 'power', no passes or tol), out "
+                         "of core (row panels) with power_iters too")
     if op.dtype.itemsize <= (8 if op.is_complex else 4):
-        return None
+        return None, 1.0
     if mixed_precision == "auto" and op.kind != "dense":
         # sparse products are bound by reading the indices, which float32 does not shrink:
         # on a 20000 x 5000 sparse matrix (density 1e-3, k = 20) mixed took 1.06 s, not 0.62 s
-        return None
-    with np.errstate(over="ignore"):   # entries beyond float32's range: products say so
-        A32 = op.A.astype(np.complex64 if op.is_complex else np.float32)
-    return as_operator(A32, check_finite_values=False)
+        return None, 1.0
+    single = np.complex64 if op.is_complex else np.float32
+    scale = _single_scale(op.A)
+    with np.errstate(over="ignore", under="ignore"):   # out of range: products say so
+        if op.kind == "sparse":
+            A32 = (op.A * scale if scale != 1 else op.A).astype(single)
+        else:
+            A32 = np.empty(op.A.shape, single)
+            np.multiply(op.A, scale, out=A32, casting="same_kind")
+    return as_operator(A32, check_finite_values=False), scale
+
+
+def _single_scale(A) -> float:
+    """A power of two that brings the entries of A near 1, judged from a few of its rows (a
+    guess: a product still out of float32's range is redone in float64), or 1 when they are
+    well within float32's range already."""
+    step = max(1, A.shape[0] // 64)
+    rows = A[::step]
+    vals = np.abs(rows.data if hasattr(rows, "data") and not isinstance(rows, np.ndarray) else rows)
+    amax = float(np.max(vals)) if vals.size else 0.0
+    if not np.isfinite(amax) or amax == 0 or 2.0 ** -40 <= amax <= 2.0 ** 40:
+        return 1.0
+    return 2.0 ** -math.frexp(amax)[1]
 
 
 def _single_reads(op, plan, mixed_precision, passes):
@@ -463,9 +485,9 @@ def _fused_fixed_rank(op, k, S, q, normalizer, lazy, power_tol=None, single=Fals
 def _fused_svd(op, k, X, normalizer, lazy, ell):
     """The last read of the fused path: U, s, Vh from X (see _fused_fixed_rank)."""
     if lazy:
-        C, R = op.gram_qr(X)
+        (C, e), R = op.gram_qr(X)          # C 2^-e = A^H A X
         if R.shape[0] == ell and well_conditioned(R):
-            B = sla.solve_triangular(R, C.conj().T, trans="C", check_finite=False)
+            B = unscale(sla.solve_triangular(R, C.conj().T, trans="C", check_finite=False), e)
             Ub, s, Vh = svd_of_b(B, k)
             W, Vh = fix_signs_by_rows(X @ sla.solve_triangular(R, Ub, check_finite=False), Vh)
             return op.lazy_matmat(W), s, Vh

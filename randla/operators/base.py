@@ -48,6 +48,18 @@ class Operator:
         Y = self.matmat(X)
         return self.rmatmat(Y), Y
 
+    def gram_matmat_scaled(self, X, single=False):
+        """``(C, e)`` with ``C * 2^-e = A^H (A X)``: A^H A X squares A's scale, so an A of
+        entries 1e-160 or 1e160 under- or overflows it; operators that can scale as they
+        go (row panels) return C near A's own scale. Here e = 0. ``single``: in single
+        precision where :attr:`single_gram` says the operator can."""
+        return (self.gram_matmat(X, single=True) if single else self.gram_matmat(X)), 0
+
+    def gram_and_product_scaled(self, X):
+        """``((C, e), A X)`` with ``C * 2^-e = A^H (A X)`` (see :meth:`gram_matmat_scaled`)."""
+        C, Y = self.gram_and_product(X)
+        return (C, 0), Y
+
     @property
     def fused_gram(self) -> bool:
         """True when :meth:`gram_matmat` costs less than a matmat plus an rmatmat (one read of

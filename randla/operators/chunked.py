@@ -22,7 +22,7 @@ import threading
 import numpy as np
 import scipy.linalg as sla
 
-from .._dask import add, compute, dense, offsets, one_blas_thread, sum_in_order
+from .._dask import compute, dense, offsets, one_blas_thread, sum_in_order
 from .._linalg import dense_matmat, dense_rmatmat, fro_norm
 from .._validation import working_dtype
 from ..io import ArrayRows, as_panels
@@ -39,22 +39,49 @@ def _rmatmul(a, y):
     return dense_rmatmat(dense(a), y)
 
 
+def _exponent(y) -> int:
+    """e with y * 2^e of largest magnitude in [1/2, 1) (0 for a zero or non-finite y)."""
+    amax = float(np.max(np.abs(y))) if y.size else 0.0
+    return -math.frexp(amax)[1] if math.isfinite(amax) and amax > 0 else 0
+
+
+def _ldexp(x, e):
+    """x * 2^e, exact but for under- or overflow, for real or complex x."""
+    if e == 0:
+        return x
+    if x.dtype.kind == "c":
+        return (np.ldexp(x.real, e) + 1j * np.ldexp(x.imag, e)).astype(x.dtype)
+    return np.ldexp(x, e).astype(x.dtype, copy=False)
+
+
+def _add_scaled(a, b):
+    """The sum of (c, e) pairs standing for c * 2^-e, at the smaller e (the larger value's
+    scale: the other is scaled down, never up)."""
+    (ca, ea), (cb, eb) = a, b
+    e = min(ea, eb)
+    return _ldexp(ca, e - ea) + _ldexp(cb, e - eb), e
+
+
 def _gram_panel(x_blocks, keep, rounder, *chunks):
-    """A_i^H (A_i X) for the row panel A_i = [chunks], without concatenating the panel; with
-    keep="product" also A_i X, with keep="r" also the triangular factor of A_i X. A
-    ``rounder`` gives the chunks in single precision."""
+    """A_i^H (A_i X) for the row panel A_i = [chunks], without concatenating the panel, as a
+    pair (C_i, e) with C_i 2^-e = A_i^H (A_i X): A_i X is scaled by 2^e before the second
+    product, so that C_i stays near A's own scale (A^H A X squares it: at 1e-160 it would
+    underflow). With keep="product" also A_i X, with keep="r" also the triangular factor of
+    A_i X. A ``rounder`` gives the chunks in single precision."""
     chunks = [dense(c) if rounder is None else rounder(c, j) for j, c in enumerate(chunks)]
     with np.errstate(**({} if rounder is None else {"over": "ignore", "invalid": "ignore"})):
         # a rounding overflow gives Inf, which the caller's check of the result finds
         y = sum(dense_matmat(c, xb) for c, xb in zip(chunks, x_blocks))
-        c = np.concatenate([dense_rmatmat(c, y) for c in chunks], axis=0)
+        e = _exponent(y)
+        ys = _ldexp(y, e)
+        c = np.concatenate([dense_rmatmat(c, ys) for c in chunks], axis=0)
     if rounder is not None:   # the panels' sum in the input precision: the rounding of
         c = c.astype(rounder.dtype)   # the result then does not grow with their number
         if not np.all(np.isfinite(c)):   # an overflow: NaN, which sums with no Inf - Inf
             c[...] = np.nan
     if keep == "product":
-        return c, y
-    return (c, _r_factor(y)) if keep == "r" else c
+        return (c, e), y
+    return ((c, e), _r_factor(y)) if keep == "r" else (c, e)
 
 
 def _r_factor(y):
@@ -67,8 +94,12 @@ def _r_factor(y):
 
 
 def _merge_gram_qr(*parts):
-    """Sum the A_i^H A_i X and merge the R_i: QR of the stacked factors (TSQR)."""
-    return add(*(c for c, _ in parts)), _r_factor(np.vstack([r for _, r in parts]))
+    """Sum the A_i^H A_i X (scaled pairs) and merge the R_i: QR of the stacked factors
+    (TSQR)."""
+    total = parts[0][0]
+    for c, _ in parts[1:]:
+        total = _add_scaled(total, c)
+    return total, _r_factor(np.vstack([r for _, r in parts]))
 
 
 class _Rounder:
@@ -108,6 +139,20 @@ def _column_sums(a):
 def _norm(a, mu=None):
     a = dense(a)
     return fro_norm(a if mu is None else a - mu)
+
+
+def _negate(pair):
+    c, e = pair
+    return c, -e
+
+
+def _check_tree(x, name):
+    """_check_finite_result on every array of a result (nested tuples; exponents skipped)."""
+    if isinstance(x, tuple):
+        for part in x:
+            _check_tree(part, name)
+    elif not isinstance(x, int):
+        _check_finite_result(np.asarray(x), name)
 
 
 def _check_finite_result(x, name):
@@ -170,8 +215,7 @@ class DaskOperator(Operator):
         self.passes += 1
         out = compute(*objs)
         for x in out:
-            for part in x if isinstance(x, tuple) else (x,):
-                _check_finite_result(np.asarray(part), self.name)
+            _check_tree(x, self.name)
         return out
 
     def row_slices(self):
@@ -212,27 +256,42 @@ class DaskOperator(Operator):
         return self.dtype in (np.float64, np.complex128)
 
     def gram_matmat(self, X, single=False):
-        """A^H (A X) in ONE pass: sum over row panels A_i of A_i^H (A_i X). With ``single``
-        (A in double precision), each panel is rounded to single precision as it is read and
-        its products run there (a read of a 150000 x 5000 file in the page cache with 60
-        columns: 1.0 s against 1.4 s); the panels' results are summed in double precision,
-        unchecked (NaN or Inf may come from an overflow of the rounding)."""
+        """A^H (A X) in ONE pass: sum over row panels A_i of A_i^H (A_i X) (see
+        :meth:`gram_matmat_scaled`)."""
+        return _ldexp(*_negate(self.gram_matmat_scaled(X, single)))
+
+    def gram_matmat_scaled(self, X, single=False):
+        """``(C, e)``, ``C 2^-e = A^H (A X)``, in ONE pass: C is near A's own scale (A X is
+        scaled by a power of two in each panel), so that A of entries 1e-160 or 1e160 does
+        not under- or overflow. With ``single`` (A in double precision), each panel is
+        rounded to single precision as it is read and its products run there (a read of a
+        150000 x 5000 file in the page cache with 60 columns: 1.0 s against 1.4 s); the
+        panels' results are summed in double precision, unchecked (NaN or Inf may come from
+        an overflow of the rounding)."""
         if not single:
-            return self.run(sum_in_order(self._gram_parts(X)))[0]
+            return self.run(sum_in_order(self._gram_parts(X), _add_scaled))[0]
         X = np.asarray(X).astype(np.complex64 if self.is_complex else np.float32)
         self.passes += 1
-        return compute(sum_in_order(self._gram_parts(X, rounder=_Rounder(self.dtype))))[0]
+        return compute(sum_in_order(self._gram_parts(X, rounder=_Rounder(self.dtype)),
+                                    _add_scaled))[0]
 
     def gram_and_product(self, X):
         """``(A^H (A X), A X)`` in ONE pass: each row panel A_i gives A_i X and then
         A_i^H (A_i X) while it is in memory."""
+        (C, e), Y = self.gram_and_product_scaled(X)
+        return _ldexp(C, -e), Y
+
+    def gram_and_product_scaled(self, X):
+        """``((C, e), A X)`` in ONE pass, ``C 2^-e = A^H (A X)`` (see
+        :meth:`gram_matmat_scaled`)."""
         parts = self._gram_parts(X, "product")
-        C, *Y = self.run(sum_in_order(p[0] for p in parts), *(p[1] for p in parts))
+        C, *Y = self.run(sum_in_order((p[0] for p in parts), _add_scaled),
+                                 *(p[1] for p in parts))
         return C, np.concatenate(Y, axis=0)
 
     def gram_qr(self, X):
-        """``(A^H (A X), R)`` in ONE pass, R the upper triangular factor of A X (TSQR over
-        the row panels): A X itself is never held."""
+        """``((C, e), R)`` in ONE pass, ``C 2^-e = A^H (A X)`` and R the upper triangular
+        factor of A X (TSQR over the row panels): A X itself is never held."""
         return self.run(sum_in_order(self._gram_parts(X, "r"), _merge_gram_qr))[0]
 
     def sketch_right(self, S):
