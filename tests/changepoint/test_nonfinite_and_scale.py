@@ -52,7 +52,7 @@ def test_update_skips_a_nonfinite_sample_and_keeps_detecting(make, rng):
     np.testing.assert_array_equal(stats[keep], [s for s, _ in want])
     alarms = np.flatnonzero([a for _, a in steps])
     np.testing.assert_array_equal(alarms, keep[np.flatnonzero([a for _, a in want])])
-    assert np.any((alarms >= 200) & (alarms < 260))
+    assert np.any(alarms > where.max())  # alive after them (the change at 200: 0 misses in 300)
     assert det.n_skipped_ == 3
 
 
