@@ -83,10 +83,11 @@ class _OutOfRange(Exception):
 
 def _check_gram_range(G, dtype):
     """Raise _OutOfRange when the Gram matrix overflowed, or when its largest diagonal entry
-    is so small that entries u times smaller are subnormal (Y of entries 1e-170 in float64)."""
+    is so small that entries u times smaller are subnormal (Y of entries 1e-170 in float64),
+    or zero (all underflowed, or Y = 0: the caller tells them apart)."""
     fi = np.finfo(dtype)
     dmax = float(np.max(G.diagonal().real)) if G.size else 0.0
-    if not (dmax < float(fi.max) / (4 * G.shape[0])) or 0 < dmax < float(fi.tiny) / float(fi.eps):
+    if not (dmax < float(fi.max) / (4 * G.shape[0])) or dmax < float(fi.tiny) / float(fi.eps):
         raise _OutOfRange
 
 

@@ -30,6 +30,7 @@ row panel is rounded to float32 as it is read (:func:`adaptive_power_right`,
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -238,8 +239,9 @@ class _Loop:
         self.prev, self.alpha, self.est = None, 0.0, None
 
     def relative(self, s):
-        if self.scale is None:
-            self.scale = float(s[0]) if len(s) and s[0] > 0 else 1.0
+        if self.scale is None:   # a power of two: A * 2^j gives the same arithmetic, exactly
+            top = float(s[0]) if len(s) else 0.0
+            self.scale = 2.0 ** math.frexp(top)[1] if 0 < top < np.inf else 1.0
         return s / self.scale
 
     def judge(self, s, u, low, r=None):
