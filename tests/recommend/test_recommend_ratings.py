@@ -267,6 +267,9 @@ def test_per_user_split_holds_out_one_rating_of_every_user_with_two():
     R = Ratings(sp.csr_matrix((rng.random(len(rows)) + 1, (rows, cols)), shape=(35, 10)))
     n_test = np.diff(R.split(0.1, by="user", rng=rng)[1].matrix.indptr)
     np.testing.assert_array_equal(n_test, np.where(counts >= 2, 1, 0))
+    # and a large test_size still leaves each such user one training rating
+    n_test = np.diff(R.split(0.95, by="user", rng=rng)[1].matrix.indptr)
+    np.testing.assert_array_equal(n_test, np.where(counts >= 2, counts - 1, 0))
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
@@ -299,6 +302,8 @@ def test_unsorted_ids_are_found():
         users = rng.permutation(n) * 10 + 5
         if n == 2:
             users = np.array([15, 5])
+        if n == 3:
+            users = np.array([1, 30, 20])           # the first is the smallest, yet unsorted
         R = Ratings(sp.eye(n, format="csr"), users=users)
         pick = rng.integers(0, n, 5)
         np.testing.assert_array_equal(R.to_indices(users[pick], None)[0], pick)
