@@ -64,10 +64,11 @@ def krylov_svd(op, P, k, loop, budget):
                              r=0.5)
         loop.prev = t
         depth += 1
-        grow = V.shape[1] + b <= n
-        if done or passes + 3 > budget or not grow:
+        if V.shape[1] == n:          # the whole space: the Ritz pairs are A's own
+            done = True
+        if done or passes + 3 > budget:
             break
-        Vj = extend_basis(Z, V)
+        Vj = extend_basis(Z, V)[:, :n - V.shape[1]]   # the last block may fill the space
         V = np.hstack([V, Vj])
     # U from the Ritz vectors: A (V Y_k) = U S W^H, one more product
     Vk = V @ Y[:, :k]

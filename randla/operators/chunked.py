@@ -301,7 +301,7 @@ class DaskOperator(Operator):
         s_blocks = [delayed(S.block, pure=True)(c.start, c.stop, dt) for c in self.col_slices()]
         rows = [sum_in_order(delayed(sketch_right_chunk, pure=True)(b, s) for b, s in zip(brow, s_blocks))
                 for brow in self.blocks]
-        return np.concatenate(self.run(*rows), axis=0)
+        return self._metered(S, self.shape[0], lambda: np.concatenate(self.run(*rows), axis=0))
 
     def sketch_left(self, S):
         """S @ A, S of shape (d, m): chunk (i, j) uses columns of S matching its rows."""
@@ -310,7 +310,16 @@ class DaskOperator(Operator):
         s_blocks = [delayed(S.block, pure=True)(r.start, r.stop, dt) for r in self.row_slices()]
         cols = [sum_in_order(delayed(sketch_left_chunk, pure=True)(s, b) for s, b in zip(s_blocks, bcol))
                 for bcol in self.blocks.T]
-        return np.concatenate(self.run(*cols), axis=1)
+        return self._metered(S, self.shape[1], lambda: np.concatenate(self.run(*cols), axis=1))
+
+    def _metered(self, S, batch, product):
+        """The product, then S's hook for it (an optical sketch meters its frames there: the
+        product is built from S's blocks, not through S's own apply)."""
+        hook = S.product_hook(batch, self.is_complex)
+        out = product()
+        if hook is not None:
+            hook()
+        return out
 
     def column_means(self):
         from dask import delayed

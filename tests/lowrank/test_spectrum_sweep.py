@@ -141,3 +141,18 @@ def test_full_rank_k_is_float64_exact(rng):
     assert np.linalg.norm(A - (res.U * res.S) @ res.Vh, 2) <= 1e-13 * np.linalg.norm(A, 2)
     np.testing.assert_allclose(res.S, np.linalg.svd(A, compute_uv=False), rtol=1e-13)
     assert res.info.passes == 1 and res.info.converged
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e-170, 1e160, 1e200])
+@pytest.mark.parametrize("kw", [{}, {"power_iters": 2}, {"passes": 1}, {"mixed_precision": False}])
+def test_out_of_core_file_at_extreme_scales(tmp_path, scale, kw):
+    # the fused reads A^H A X square A's scale: each panel is scaled as it goes, so that a
+    # file of entries 1e-170 or 1e160 gives its singular values, not zeros or "NaN or Inf"
+    from randla.io import open_matrix
+    s = 0.8 ** np.arange(80)
+    A = matrix_with_spectrum(1200, 80, s, rng=7) * scale
+    np.save(tmp_path / "a.npy", A)
+    res = randla.rsvd(open_matrix(str(tmp_path / "a.npy")), 8, rng=0, compute=True, **kw)
+    rtol = 2e-2 if kw.get("passes") == 1 else 1e-10
+    np.testing.assert_allclose(res.S / scale, s[:8], rtol=rtol)
+    assert res.info.converged is not False

@@ -62,8 +62,6 @@ def test_sketch_of_a_linear_operator_is_metered(rng):
     assert m.frames == 2 * S.frames_for(batch=5)
 
 
-@pytest.mark.xfail(strict=True, reason="needs DaskOperator.sketch_left/_right (randla/operators/"
-                   "chunked.py) to call S.product_hook; remove this mark with that change")
 def test_rsvd_of_a_dask_array_meters_what_rsvd_in_memory_does(rng):
     A = rng.standard_normal((300, 6)) @ rng.standard_normal((6, 200))
     with warnings.catch_warnings():
