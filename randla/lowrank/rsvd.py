@@ -382,9 +382,11 @@ def _low_precision(op, plan, mixed_precision):
     single = np.complex64 if op.is_complex else np.float32
     scale = _single_scale(op.A)
     with np.errstate(over="ignore", under="ignore"):   # out of range: products say so
-        if op.kind == "sparse":
-            A32 = (op.A * scale if scale != 1 else op.A).astype(single)
-        else:
+        if scale == 1:
+            A32 = op.A.astype(single)
+        elif op.kind == "sparse":
+            A32 = (op.A * scale).astype(single)
+        else:   # one pass, no float64 temporary
             A32 = np.empty(op.A.shape, single)
             np.multiply(op.A, scale, out=A32, casting="same_kind")
     return as_operator(A32, check_finite_values=False), scale
