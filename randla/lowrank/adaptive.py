@@ -11,8 +11,17 @@ after one iteration (4 passes). What the user asks for, though, is a spectral er
 ``tol`` of sigma_(k+1), and how that error relates to c depends on the convergence ratio r of
 the iteration: measured on 12 spectra (6000 x 1500, k = 100), the excess
 e = ||A - U S V^H||_2 / sigma_(k+1) - 1 was 0.003-0.3 c at r ~ 0.4, up to 0.7 c at r ~ 0.5,
-0.1-1 c at r ~ 0.6 and 3-5 c at r ~ 0.77. The loop stops when :func:`error_estimate`, c times
+0.1-1 c at r ~ 0.6 and 3-5 c at r ~ 0.77. The loop stops when :func:`estimate`, c times
 a factor of r that stays above those measurements, is below tol.
+
+Working precision: a change below NOISE_FLOOR u sigma_1 is rounding, and so is an estimate
+below that floor. Such estimates neither count in the change nor set the shift, and the
+excess is judged against max(tol sigma_(k+1), NOISE_FLOOR u sigma_1), so that an exactly
+low-rank A stops after 3-4 products. Everything is kept relative to the first candidate's
+sigma_1 (a power of two), so that no square of a singular value of A * 1e-170 underflows.
+
+Flat spectra: when the first candidate predicts a shifted ratio above KRYLOV_RATE per product,
+the default continues with block Krylov (:mod:`randla.lowrank.krylov`).
 
 Dynamic shifts (dashSVD): the iteration applies ``A A^H - alpha I`` with alpha half the
 smallest squared Ritz value found so far. Since alpha <= sigma_l^2 / 2, the unwanted
@@ -49,7 +58,7 @@ from .krylov import krylov_svd, unit_roundoff
 from .range_finder import sketch_columns
 
 #: Tolerance of the adaptive iterations (``power_tol=None``): the spectral error aimed at is
-#: (1 + tol) sigma_(k+1), as estimated by :func:`error_estimate`.
+#: (1 + tol) sigma_(k+1), as estimated by :func:`estimate`.
 DEFAULT_POWER_TOL = 0.01
 #: Largest number of power iterations of the adaptive loop: 2 * 10 + 2 products at most in
 #: memory, 10 + 1 reads out of core.
@@ -64,7 +73,7 @@ NOISE_FLOOR = 100.0
 _F32_MARGIN = 100.0
 #: Convergence ratio per product assumed at most (no oversampling: unknown).
 _MAX_RATE = 0.95
-#: error_estimate's factor on c is at least 1 / this: single changes are a noisy guide (e^(-i/40), k = 100, r ~ 0.42:
+#: estimate()'s factor on c is at least 1 / this: single changes are a noisy guide (e^(-i/40), k = 100, r ~ 0.42:
 #: changes of 0.04-0.05 sigma_(k+1) came with excesses from 0.001 to 0.015 over three draws).
 _EARLY_CHANGE = 2.0
 #: The adaptive default ("auto") turns to block Krylov when the shifted power iteration would
@@ -80,7 +89,7 @@ class RSVDInfo(NamedTuple):
     ``passes``: products with A, or reads of A out of core; ``converged``: the adaptive loop
     met ``power_tol`` (and ``sv_tol``) (None for a fixed count); ``change``: the last estimate
     of the spectral error's excess over sigma_(k+1), relative to max(sigma_(k+1),
-    NOISE_FLOOR u sigma_1) (:func:`error_estimate`; NaN when not measured); ``shift``: the last
+    NOISE_FLOOR u sigma_1) (:func:`estimate`; NaN when not measured); ``shift``: the last
     dynamic shift alpha (in units of sigma^2); ``float32_passes``: products (reads, out of
     core) made in float32 (mixed precision); ``method``: "power" or "krylov", the iteration
     the adaptive loop used.

@@ -153,20 +153,29 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, sv_tol
         Default: ``max(10, k // 5)`` (see :func:`randla.lowrank.default_oversample`); with an explicit
         Sketcher, its number of rows minus k.
     power_iters : int, optional
-        A fixed number of power iterations (``method="power"``) or the Krylov depth
-        (``"krylov"``). ``None`` (default): with ``method="power"`` (and neither ``passes``
-        nor ``tol``), accuracy-controlled iterations with dynamic shifts stop when the
-        estimated singular values settle (see ``power_tol``; at most
+        A fixed number of power iterations (``method="power"`` or ``"auto"``) or the Krylov
+        depth (``"krylov"``). ``None`` (default): with ``method="auto"`` or ``"power"`` (and
+        neither ``passes`` nor ``tol``), accuracy-controlled iterations with dynamic shifts
+        stop when the estimated singular values settle (see ``power_tol``; at most
         :data:`~randla.lowrank.adaptive.MAX_ADAPTIVE_ITERS` iterations); the count used is in
         ``result.info``. Otherwise :data:`randla.lowrank.DEFAULT_POWER_ITERS` (2).
     power_tol : float, optional
-        Accuracy requested of the adaptive iterations: a spectral error of about
-        ``(1 + power_tol) * sigma_(k+1)``. They stop when the estimated excess is below it:
+        Accuracy requested of the adaptive iterations: a spectral error within
+        ``(1 + power_tol) * sigma_(k+1) + c u sigma_1`` (u the unit roundoff of A's
+        precision, c = :data:`~randla.lowrank.adaptive.NOISE_FLOOR` = 100: below that,
+        rounding hides any further change). They stop when the estimated excess is below it:
         the largest change of the estimated sigma_1..sigma_k in the last product with A
-        (dashSVD's per-vector error) relative to sigma_(k+1), scaled by how fast the
-        iteration converges (:func:`randla.lowrank.adaptive.error_estimate`). Default
+        (dashSVD's per-vector error), scaled by how fast the iteration converges
+        (:func:`randla.lowrank.adaptive.estimate`). Default
         :data:`~randla.lowrank.adaptive.DEFAULT_POWER_TOL` (0.01); smaller is more accurate
-        and slower. Only with ``power_iters=None``.
+        and slower. Only with ``power_iters=None``. A loop that ends without meeting it
+        warns (:class:`randla.AccuracyWarning`).
+    sv_tol : float, optional
+        Relative accuracy asked of the singular values as well (adaptive iterations only):
+        the loop goes on until every estimated s_i, i <= k, is within ``sv_tol * s_i`` (or
+        ``c u sigma_1 / sv_tol`` for values below that). Without it, the default's singular
+        values satisfy ``0 <= sigma_i - s_i <= E**2 / (2 s_i)``, E the spectral error bound
+        above: tight for the leading ones, loose near sigma_k on flat spectra.
     normalizer : {"auto", "qr", "lu", "cholqr", "none"}
         Normalization between products. "auto": one CholeskyQR pass (shifted when the block is
         ill conditioned) between products, CholeskyQR2 at the end; "qr": Householder QR
@@ -175,9 +184,13 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, sv_tol
         iterations). The final basis is always orthonormal. The adaptive iterations
         (``power_iters=None``) need orthonormal bases after every product: they use
         Householder QR for "qr" and CholeskyQR (with its fallbacks) otherwise.
-    method : {"power", "krylov"}
-        Subspace (power) iteration, or block Krylov (Musco & Musco 2015): same passes over A,
-        a basis ``power_iters + 1`` times wider, markedly better on flat spectra.
+    method : {"auto", "power", "krylov"}
+        "auto" (default): the adaptive power iteration, which turns to block Krylov when the
+        first products show a flat spectrum (predicted convergence ratio above
+        :data:`~randla.lowrank.adaptive.KRYLOV_RATE` per product); with ``power_iters``,
+        the power method. "power": subspace iteration only. "krylov": block Krylov (Musco &
+        Musco 2015) of depth ``power_iters``: same passes over A, a basis
+        ``power_iters + 1`` times wider, markedly better on flat spectra.
     sketch : str, Sketcher or callable
         Any name of :func:`randla.sketch.available`, a Sketcher of shape
         ``(k + oversample, min(m, n))``, or a factory ``f(d, n, rng=, dtype=)``.
@@ -222,8 +235,10 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, sv_tol
         ``(U, S, Vh)``; the largest-magnitude entry of each column of U is real positive
         (of each row of Vh for a lazy U). float32 input gives float32 output.
         ``result.info`` (an attribute, not a tuple field) is a
-        :class:`~randla.lowrank.RSVDInfo`: power iterations and passes used, and whether the
-        adaptive iterations converged.
+        :class:`~randla.lowrank.RSVDInfo`: power iterations and passes used, whether the
+        adaptive iterations converged, and the method they ended with. When
+        ``k + oversample >= min(m, n)`` the sketch would span all of A: A itself is taken in
+        one product and decomposed by LAPACK (exact to A's precision).
 
     Notes
     -----
