@@ -179,7 +179,8 @@ def run(args):
         print(f"randla info: error: {error_message(e)}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(meta, indent=2))
+        from .svd import strict_json
+        print(strict_json(meta, indent=2))   # also for outputs written with Infinity
         return 0
     for key, value in _flatten(meta):
         print(f"{key:>24}: {value}")

@@ -212,7 +212,7 @@ def _run(args) -> int:
         meta = metadata(args, seed=seed, shape=A.shape, dtype=A.dtype, info=info, rank=len(s),
                         s=s, passes=passes, check=check, check_passes=check_passes,
                         check_iters=check_iters(args, A), seconds=time.perf_counter() - start)
-        out.add("metadata", np.array(json.dumps(meta)))
+        out.add("metadata", np.array(strict_json(meta)))
         if not _unchanged(path, before):
             raise ValueError(f"{path} changed while it was being read (written to, replaced "
                              f"or removed): nothing was written; run again")
@@ -496,6 +496,21 @@ def metadata(args, *, seed, shape, dtype, info, rank, s, passes, check, check_pa
         "seconds": round(seconds, 3),
         "input": info,
     }
+
+
+def strict_json(record, **kwargs) -> str:
+    """JSON that strict parsers (jq, JavaScript) read: an infinite or NaN number (an error
+    bound that overflowed) is written as the string "inf", "-inf" or "nan", not as the
+    Infinity/NaN tokens Python's json emits by default."""
+    def safe(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        if isinstance(value, dict):
+            return {key: safe(v) for key, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [safe(v) for v in value]
+        return value
+    return json.dumps(safe(record), allow_nan=False, **kwargs)
 
 
 def _argv(args, seed):

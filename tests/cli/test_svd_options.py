@@ -588,3 +588,26 @@ def test_info_on_crafted_metadata(npy, tmp_path, capsys):
         np.savez(tmp_path / "o.npz", s=np.ones(2), metadata=np.array(json.dumps(
             {"seed": 1, "input": record})))
         assert _info_json(capsys, tmp_path / "o.npz")["input_now"] == status, record
+
+
+def test_metadata_is_strict_json_when_the_bound_overflows(npy, tmp_path, monkeypatch, capsys):
+    # an error bound of inf (an overflow in the check) was written as the token Infinity,
+    # which jq and JavaScript refuse
+    import types
+
+    import randla.lowrank
+
+    def overflowed(*args, **kwargs):
+        return types.SimpleNamespace(bound=float("inf"), probability=1 - 1e-10,
+                                     estimate=float("nan"))
+    monkeypatch.setattr(randla.lowrank, "estimate_error", overflowed)
+    out = tmp_path / "o.npz"
+    in_process(capsys, "svd", npy[0], "-k", 2, "--check-iters", 1, "-o", out)
+
+    def refuse(token):
+        raise ValueError(f"not strict JSON: {token}")
+    with np.load(out) as f:
+        meta = json.loads(str(f["metadata"]), parse_constant=refuse)
+    assert (meta["error"]["bound"], meta["error"]["estimate"]) == ("inf", "nan")
+    printed = json.loads(in_process(capsys, "info", out, "--json")[1], parse_constant=refuse)
+    assert printed["error"]["relative_bound"] == "inf"
