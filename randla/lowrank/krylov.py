@@ -51,7 +51,8 @@ def krylov_svd(op, P, k, loop, budget):
     Vj = P
     while True:
         with np.errstate(all="ignore"):    # checked below
-            Z = np.asarray(op.rmatmat(np.asarray(op.matmat(Vj)) * c)) * c   # A^H A V_j / scale^2
+            # A^H A V_j / scale^2, scaled on the small side (no m x b temporary)
+            Z = np.asarray(op.rmatmat(np.asarray(op.matmat(Vj * c)))) * c
         passes += 2
         check_products(Z)
         w = V.shape[1]
