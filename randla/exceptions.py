@@ -9,3 +9,8 @@ class AccuracyWarning(UserWarning):
     rule picked a value it cannot vouch for. The message says what was asked, what was reached
     and why. Turn it into an error with ``warnings.simplefilter("error", randla.AccuracyWarning)``.
     """
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A model's method called before ``fit``: a ValueError and an AttributeError, as
+    scikit-learn's ``NotFittedError`` (so ``hasattr`` on a fitted-only property is False)."""

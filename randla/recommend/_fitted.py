@@ -1,10 +1,7 @@
 """The error of a recommender used before it was fit."""
 from __future__ import annotations
 
-
-class NotFittedError(ValueError, AttributeError):
-    """A model's method called before ``fit``: a ValueError and an AttributeError, as
-    scikit-learn's ``NotFittedError`` (so ``hasattr`` on a fitted-only property is False)."""
+from ..exceptions import NotFittedError
 
 
 def check_fitted(model, method: str) -> None:
