@@ -53,3 +53,12 @@ def test_floats_on_a_0_255_scale_and_other_integers_are_refused(rng, tmp_path):
     y[:, :3] = rng.uniform(1.1, 3, (10, 3))
     write_image(tmp_path / "ok.png", y)
     np.testing.assert_allclose(read_image(tmp_path / "ok.png"), np.clip(y, 0, 1), atol=0.5 / 255)
+
+
+def test_one_channel_and_big_endian_images_are_written(rng, tmp_path):
+    x = rng.random((9, 11))
+    write_image(tmp_path / "one.png", x[..., None])                 # (H, W, 1)
+    np.testing.assert_allclose(read_image(tmp_path / "one.png"), x, atol=0.5 / 255 + 1e-12)
+    big = np.round(x * 65535).astype(">u2")                         # as 16-bit big-endian TIFFs
+    write_image(tmp_path / "big.png", big)
+    np.testing.assert_allclose(read_image(tmp_path / "big.png"), x, atol=0.5 / 255 + 1e-6)
