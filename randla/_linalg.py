@@ -115,7 +115,8 @@ def _cholqr_pass(Y, shift=False):
 
 def _diag_cond(R) -> float:
     d = np.abs(np.diag(R))
-    return float(d.max() / d.min()) if d.min() > 0 else np.inf
+    with np.errstate(over="ignore"):   # a ratio beyond the range is ill-conditioned: inf
+        return float(d.max() / d.min()) if d.min() > 0 else np.inf
 
 
 def qr_factor(Y, orthonormal=True):
@@ -134,16 +135,24 @@ def qr_factor(Y, orthonormal=True):
     try:
         return _qr_factor(Y, orthonormal)
     except _OutOfRange:
-        # Y * 2^-e (exact) has its largest entry near 1: Y = Q (2^e R)
-        amax = float(np.max(np.abs(Y)))
-        if not math.isfinite(amax) or amax == 0:
+        # Y * scale (exact) has its largest entry near 1: Y = Q (R / scale)
+        scale = unit_scale(Y)
+        if scale is None:
             return _householder_qr(Y)
-        scale = 2.0 ** -math.frexp(amax)[1]
         try:
             Q, R = _qr_factor(Y * np.asarray(scale, Y.real.dtype), orthonormal)
         except _OutOfRange:   # the scaled block's Gram matrix still lost its small entries
             return _householder_qr(Y)
         return Q, R / np.asarray(scale, R.real.dtype)
+
+
+def unit_scale(Y):
+    """The power of two that brings the largest magnitude of Y into [1/2, 1) (an exact
+    scaling), or None when Y is zero or not finite."""
+    amax = float(np.max(np.abs(Y))) if Y.size else 0.0
+    if not math.isfinite(amax) or amax == 0:
+        return None
+    return 2.0 ** -math.frexp(amax)[1]
 
 
 def _qr_factor(Y, orthonormal):

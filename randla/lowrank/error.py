@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._linalg import fro_norm
 from .._validation import check_finite, check_positive_int, check_random_state, real_dtype, working_dtype
 from ..operators import ResidualOperator, as_operator
 from .results import ErrorEstimate
@@ -64,7 +65,7 @@ def estimate_error(A, U, s, Vh, *, n_probes=10, n_iter=4, rng=None):
     EW = np.asarray(E.matmat(W.astype(E.dtype)))
     if not np.all(np.isfinite(EW)):
         raise ValueError("A produced NaN or Inf in products (check the data or the LinearOperator)")
-    norms = np.linalg.norm(EW.astype(np.result_type(EW.dtype, np.float64)), axis=0)
+    norms = np.array([fro_norm(EW[:, j]) for j in range(EW.shape[1])])   # no overflow at 1e300
     bound = 10 * np.sqrt(2 / np.pi) * float(norms.max())
     estimate = float((norms / np.linalg.norm(W, axis=0)).max())
     if n_iter > 0 and min(m, n) > 1:

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .. import sketch as _sketch
-from .._linalg import cholqr, final_basis, fro_norm, householder, project_out, small_svd
+from .._linalg import cholqr, final_basis, fro_norm, householder, project_out, small_svd, unit_scale
 from .._validation import check_choice, check_random_state, real_dtype
 from ..operators import CenteredOperator, Operator, ResidualOperator, as_operator
 from ._params import METHODS
@@ -84,7 +84,9 @@ def krylov_qb(op, S, q):
         Zi = np.asarray(op.rmatmat(Qi))
         Qs.append(Qi)
         Zs.append(Zi)
-        Qi = extend_basis(np.asarray(op.matmat(Zi)), np.hstack(Qs))
+        scale = unit_scale(Zi) or 1.0   # A Z_i squares A's scale: 1e300 would overflow
+        Qi = extend_basis(np.asarray(op.matmat(Zi * np.asarray(scale, Zi.real.dtype))),
+                          np.hstack(Qs))
     Qs.append(Qi)
     Zs.append(np.asarray(op.rmatmat(Qi)))
     return np.hstack(Qs), np.hstack(Zs).conj().T

@@ -159,7 +159,8 @@ def _check_finite_result(x, name):
     # NaN/Inf anywhere in A reaches every product with a dense random matrix: checking the
     # (small) result costs nothing and spares a separate validation pass over A.
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or Inf")
+        raise ValueError(f"{name} contains NaN or Inf, or its entries are so large that a "
+                         "product with them overflowed")
     return x
 
 

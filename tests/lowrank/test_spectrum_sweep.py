@@ -156,3 +156,16 @@ def test_out_of_core_file_at_extreme_scales(tmp_path, scale, kw):
     rtol = 2e-2 if kw.get("passes") == 1 else 1e-10
     np.testing.assert_allclose(res.S / scale, s[:8], rtol=rtol)
     assert res.info.converged is not False
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-280])
+def test_error_estimate_at_extreme_scales(rng, scale):
+    # the probes' norms are taken without squaring: a bound of 1e300-sized data is finite
+    s = 0.7 ** np.arange(40)
+    A = matrix_with_spectrum(200, 40, s, rng=rng)
+    res = randla.rsvd(A, 5, power_iters=2, rng=rng)
+    ref = randla.estimate_error(A, *res, rng=1)
+    big = randla.estimate_error(A * scale, res.U, res.S * scale, res.Vh, rng=1)
+    assert np.isfinite(big.bound) and big.bound > 0
+    np.testing.assert_allclose(big.bound / scale, ref.bound, rtol=1e-10)
+    np.testing.assert_allclose(big.estimate / scale, ref.estimate, rtol=1e-6)
