@@ -55,13 +55,14 @@ def fraction_arg(text):
     return value
 
 
-def error_message(e) -> str:
-    """The one line an exception becomes: whitespace collapsed, OSError as "file: reason"."""
+def error_message(e, memory_hint="make the problem smaller") -> str:
+    """The one line an exception becomes: whitespace collapsed, OSError as "file: reason";
+    ``memory_hint``: what the command's user can change when memory runs out."""
     text = " ".join(str(e).split()) or type(e).__name__
     if isinstance(e, OSError) and e.strerror and e.filename:   # not "[Errno 13] ..."
         text = f"{e.filename}: {e.strerror}"
     if isinstance(e, MemoryError):
-        text = f"out of memory ({text}); lower --memory-limit or the rank"
+        text = f"out of memory ({text}); {memory_hint}"
     return text
 
 

@@ -105,7 +105,8 @@ def run(args) -> int:
         except (OSError, ValueError, TypeError, MemoryError, OverflowError) as e:
             if _about_nonfinite(e):
                 e = explain_nonfinite(args, e)
-            print(f"randla svd: error: {error_message(e)}", file=sys.stderr)
+            print(f"randla svd: error: {error_message(e, 'lower --memory-limit or the rank')}",
+                  file=sys.stderr)
             return 2
 
 

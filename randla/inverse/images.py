@@ -163,9 +163,12 @@ def write_image(path, image, *, overwrite=True):
     fd, tmp = tempfile.mkstemp(prefix=".randla-", suffix=ext, dir=folder)
     os.close(fd)
     try:
-        Image.fromarray(out).save(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        try:
+            Image.fromarray(out).save(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
+        except OSError as e:   # name the file asked for, not the temporary one
+            raise OSError(e.errno, e.strerror or str(e), path) from e
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -200,3 +200,10 @@ def test_a_named_pipe_is_refused_at_once(tmp_path):
                         "-o", str(tmp_path / "o.npz")], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 2 and "is not a regular file" in p.stderr, p.stderr
+
+
+def test_out_of_memory_advice_fits_the_command():
+    # --memory-limit is an option of `randla svd` alone
+    from randla.cli.args import error_message
+    assert "--memory-limit" not in error_message(MemoryError("12 GiB"))
+    assert "--memory-limit" in error_message(MemoryError("12 GiB"), "lower --memory-limit")

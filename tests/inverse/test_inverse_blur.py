@@ -121,3 +121,20 @@ def test_bad_input():
         disk_psf(-1)
     with pytest.raises(ValueError, match="length"):
         motion_psf(0.5)
+
+
+def test_write_errors_name_the_output_not_a_temporary(tmp_path, monkeypatch):
+    # the image is written to a temporary file first: a failure names the file asked for
+    from PIL import Image
+
+    from randla.inverse import write_image
+
+    def full_disk(self, fp, *a, **kw):
+        raise OSError(28, "No space left on device", fp)
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    target = tmp_path / "out.png"
+    with pytest.raises(OSError) as info:
+        write_image(target, np.zeros((4, 4)))
+    assert info.value.filename == str(target) and ".randla-" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
