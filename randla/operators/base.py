@@ -8,9 +8,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._budget import rows_within
 from .._linalg import dense_matmat, dense_rmatmat, fro_norm
+from ._spmm import (
+    INDEX_DTYPES,
+    KERNEL_DTYPES,
+    gather,
+    scatter,
+    scatter_cumulative,
+    scatter_parts,
+)
 
 
 class Operator:
@@ -137,15 +146,93 @@ class DenseOperator(Operator):
 
 
 class SparseOperator(DenseOperator):
+    """A scipy.sparse matrix. For a CSR or CSC A, products with a dense block run as Numba
+    kernels (:mod:`~randla.operators._spmm`) in parallel, with results that do not depend on
+    the thread count; other formats and dtypes go through scipy."""
+
     kind = "sparse"
 
+    def __init__(self, A, dtype):
+        super().__init__(A, dtype)
+        # Built on the first product that needs them, each tagged with the matrix it was made
+        # from: A's entries in the other orientation (CSC arrays for a CSR A, that is the CSR
+        # of A^T, and the reverse; one more copy of A's indices and data), and the column
+        # weights that split a scatter (one integer per column of the stored form).
+        self._flipped = None
+        self._weights = None
+
     def matmat(self, X):
-        return np.asarray(self.A @ X)
+        return self._product(X, adjoint=False)
 
     def rmatmat(self, Y):
+        return self._product(Y, adjoint=True)
+
+    def _product(self, X, adjoint):
+        """A @ X, or A^H @ X with ``adjoint``, by a kernel where one applies."""
+        if not self._kernel_applies(X):
+            return self._scipy_product(X, adjoint)
+        X = np.asarray(X)
+        rows = self.shape[0] if adjoint else self.shape[1]
+        if X.shape[0] != rows:
+            raise ValueError(f"{'Y' if adjoint else 'X'} must have {rows} rows to multiply "
+                             f"{'A^H' if adjoint else 'A'} (A has shape {self.shape}), "
+                             f"got shape {X.shape}")
+        out = self._kernel_product(X[:, None] if X.ndim == 1 else X, adjoint)
+        return out[:, 0] if X.ndim == 1 else out
+
+    def _kernel_applies(self, X):
+        A = self.A
+        if A.format not in ("csr", "csc") or A.dtype not in KERNEL_DTYPES or \
+                A.indices.dtype not in INDEX_DTYPES or A.indptr.dtype not in INDEX_DTYPES:
+            return False
+        if sp.issparse(X) or not hasattr(X, "dtype") or getattr(X, "ndim", 0) not in (1, 2):
+            return False
+        return X.dtype.kind in "biufc" and np.result_type(A.dtype, X.dtype) in KERNEL_DTYPES
+
+    def _kernel_product(self, X, adjoint):
+        """The stored arrays R of A are the CSR form of A (CSR) or of A^T (CSC). The product
+        wants R @ X (a gather), or R^T @ X: a scatter over R when it pays, else a gather over
+        R's other orientation, built once."""
+        A = self.A
+        conj = adjoint and self.is_complex
+        if (A.format == "csr") != adjoint:
+            return gather(A.indptr, A.indices, A.data, X, conj)
+        if self._scatter_pays(X):
+            return scatter(A.indptr, A.indices, A.data, X, self.shape[adjoint],
+                           self._scatter_weights(), conj)
+        return gather(*self._flipped_arrays(), X, conj)
+
+    def _scatter_pays(self, X):
+        """Scatter over R (r rows, c columns) where the output (c x k) is the short side and
+        the parts' searches through R's rows (r per part) are fewer than R's entries: measured
+        on a 200000 x 50000 CSR (density 1e-3), A^T Y ran 0.17 s against 0.33 s for the gather
+        over A^T, and the gather won on a 2000 x 10^6 one."""
+        A = self.A
+        r, c = A.shape if A.format == "csr" else A.shape[::-1]
+        parts = scatter_parts(c, X.shape[1], np.result_type(A.dtype, X.dtype).itemsize)
+        return r >= c and r * parts <= A.nnz and A.has_sorted_indices
+
+    def _scatter_weights(self):
+        if self._weights is None or self._weights[0] is not self.A:
+            A = self.A
+            n_out = A.shape[1] if A.format == "csr" else A.shape[0]
+            self._weights = (A, scatter_cumulative(A.indices, A.indptr[-1], n_out))
+        return self._weights[1]
+
+    def _flipped_arrays(self):
+        """(indptr, indices, data) of A's stored arrays in the other orientation."""
+        A = self.A
+        if self._flipped is None or self._flipped[0] is not A:
+            B = A.tocsc() if A.format == "csr" else A.tocsr()
+            self._flipped = (A, B.indptr, B.indices, B.data)
+        return self._flipped[1:]
+
+    def _scipy_product(self, X, adjoint):
+        if not adjoint:
+            return np.asarray(self.A @ X)
         if self.is_complex:  # conj(A^T conj(Y)): no conjugated copy of A's data
-            return np.asarray(self.A.T @ Y.conj()).conj()
-        return np.asarray(self.A.T @ Y)
+            return np.asarray(self.A.T @ X.conj()).conj()
+        return np.asarray(self.A.T @ X)
 
     def column_means(self):
         return np.asarray(self.A.mean(axis=0)).ravel()
