@@ -270,3 +270,16 @@ def test_krylov_branch_at_extreme_scales(rng, scale):
     res = randla.rsvd(A, 5, rng=rng)
     assert res.info.method == "krylov" and res.info.converged
     np.testing.assert_allclose(res.S / scale, s[:5], rtol=1e-2)
+
+
+def test_out_of_core_last_read_allowed_is_in_full_precision(rng):
+    """A slow spectrum, narrow enough for float32 reads at power_tol=1e-4, that the loop
+    does not meet within its reads: every read but the last in float32, the last in full
+    precision, and one more for B."""
+    A = matrix_with_spectrum(300, 80, (1 + np.arange(80.0)) ** -0.1, rng=rng)
+    op = DaskOperator(da.from_array(A, chunks=(100, 80)))
+    with pytest.warns(randla.AccuracyWarning, match="did not reach"):
+        info = randla.rsvd(op, 5, power_tol=1e-4, rng=rng).info
+    assert info.power_iters == adaptive.MAX_ADAPTIVE_ITERS
+    assert info.float32_passes == info.power_iters - 1
+    assert info.passes == op.passes == info.power_iters + 1
