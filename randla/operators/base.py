@@ -157,7 +157,8 @@ class SparseOperator(DenseOperator):
         # Built on the first product that needs them, each tagged with the matrix it was made
         # from: A's entries in the other orientation (CSC arrays for a CSR A, that is the CSR
         # of A^T, and the reverse; one more copy of A's indices and data), and the column
-        # weights that split a scatter (one integer per column of the stored form).
+        # weights that split a scatter (one integer per column of the stored form). Values
+        # changed in place in A's arrays afterwards would not reach the copy.
         self._flipped = None
         self._weights = None
 
@@ -193,14 +194,13 @@ class SparseOperator(DenseOperator):
         """The stored arrays R of A are the CSR form of A (CSR) or of A^T (CSC). The product
         wants R @ X (a gather), or R^T @ X: a scatter over R when it pays, else a gather over
         R's other orientation, built once."""
-        A = self.A
-        conj = adjoint and self.is_complex
+        A = self.A   # the kernels conjugate complex data only (conj=adjoint)
         if (A.format == "csr") != adjoint:
-            return gather(A.indptr, A.indices, A.data, X, conj)
+            return gather(A.indptr, A.indices, A.data, X, adjoint)
         if self._scatter_pays(X):
             return scatter(A.indptr, A.indices, A.data, X, self.shape[adjoint],
-                           self._scatter_weights(), conj)
-        return gather(*self._flipped_arrays(), X, conj)
+                           self._scatter_weights(), adjoint)
+        return gather(*self._flipped_arrays(), X, adjoint)
 
     def _scatter_pays(self, X):
         """Scatter over R (r rows, c columns) where the output (c x k) is the short side and
