@@ -9,29 +9,38 @@ of 20 and 60 columns: the shapes of randla's randomized SVD on sparse data.
 asv: ``asv run --python=same --quick -b bench_sparse_products``. Plain script, interleaved
 rounds, medians: ``python benchmarks/bench_sparse_products.py [wide|tall|wide,tall] [rounds]``.
 
-Measured with the plain script (3 rounds of 3 calls each way, medians, ms: randla / scipy and
-scipy's time over randla's), on the 2-core machine while other developers' tests kept about one
-core busy (load average 2.6-3.2; a pure-compute Numba kernel ran no faster on 2 threads than on
-1 then, so these 2-thread figures show little of the parallel gain):
+Measured with the plain script: three runs on 2 threads (each cell of a run: median of 9
+calls each way, interleaved) and two on 1 thread (NUMBA_NUM_THREADS=1), on the shared 2-core
+machine. Other developers' tests kept one core busy during most of them (load average 1.5-3.2;
+a pure-compute Numba kernel then ran no faster on 2 threads than on 1); the second and third
+2-thread runs had idle spells (the third began on an idle machine, where that kernel ran twice
+as fast on 2 threads), which is where their larger ratios come from. Times in ms, randla /
+scipy, median over the runs; "ratios" is scipy's time over randla's in each run:
 
-  matrix  dtype    k   A @ X, 2 threads        A^T Y, 2 threads       A @ X, 1 thread         A^T Y, 1 thread
-  wide    float64  20  8.5 / 11.6 (1.37x)      24.7 / 22.6 (0.92x)    6.7 / 11.8 (1.75x)      30.7 / 32.1 (1.05x)
-  wide    float64  60  16.0 / 35.8 (2.24x)     62.9 / 65.3 (1.04x)    13.7 / 29.5 (2.16x)     59.6 / 65.6 (1.10x)
-  wide    float32  20  7.9 / 8.5 (1.08x)       16.1 / 12.0 (0.75x)    6.1 / 10.9 (1.77x)      16.7 / 16.6 (0.99x)
-  wide    float32  60  8.0 / 15.1 (1.87x)      36.6 / 34.8 (0.95x)    9.0 / 15.9 (1.77x)      32.0 / 34.2 (1.07x)
-  tall    float64  20  70.5 / 102.0 (1.45x)    144.0 / 120.9 (0.84x)  67.5 / 114.8 (1.70x)    132.3 / 166.1 (1.25x)
-  tall    float64  60  337.0 / 1032.3 (3.06x)  228.0 / 1014.5 (4.45x) 333.6 / 943.1 (2.83x)   180.6 / 907.3 (5.02x)
-  tall    float32  20  63.8 / 83.4 (1.31x)     80.0 / 50.0 (0.63x)    52.7 / 59.7 (1.13x)     53.0 / 48.1 (0.91x)
-  tall    float32  60  96.8 / 167.1 (1.73x)    165.9 / 215.6 (1.30x)  96.1 / 168.0 (1.75x)    110.3 / 192.5 (1.75x)
+  matrix dtype   k  | 2 threads: A @ X         ratios           A^T Y                   ratios
+  wide   float64 20 |   6.5 /   12.0 (1.85x)  1.36 1.88 3.24 |  19.1 /   23.7 (1.24x)  0.91 1.24 1.47
+  wide   float64 60 |  13.9 /   31.0 (2.23x)  2.24 2.20 3.52 |  48.5 /   67.5 (1.39x)  1.04 1.39 1.90
+  wide   float32 20 |   3.5 /    8.1 (2.31x)  1.08 2.03 3.38 |  16.1 /   12.1 (0.75x)  0.75 0.50 1.59
+  wide   float32 60 |   6.8 /   15.5 (2.28x)  1.89 2.87 2.50 |  23.4 /   34.8 (1.49x)  0.95 1.43 1.93
+  tall   float64 20 |  57.6 /  102.0 (1.77x)  1.45 1.67 4.80 |  73.0 /  120.9 (1.66x)  0.84 2.04 1.72
+  tall   float64 60 | 337.0 / 1032.3 (3.06x)  3.06 3.76 3.45 | 228.0 / 1014.5 (4.45x)  4.45 8.89 4.82
+  tall   float32 20 |  63.8 /   83.4 (1.31x)  1.31 1.33 1.22 |  80.0 /   52.1 (0.65x)  0.62 1.18 0.58
+  tall   float32 60 |  96.8 /  167.1 (1.73x)  1.73 2.94 1.61 | 144.0 /  211.9 (1.47x)  1.30 2.25 1.47
 
-("1 thread": NUMBA_NUM_THREADS=1; scipy is single-threaded either way.) randla.rsvd(A, 50,
-rng=0) on the tall float64 matrix, same session: 11.2 s with the kernels against 21.1 s with
-scipy's products (medians of 3, interleaved; the same singular values).
+  1 thread, ratios of the two runs (A @ X; A^T Y): wide float64 20: 1.76 1.72; 1.05 0.98.
+  wide float64 60: 2.15 2.46; 1.10 0.96. wide float32 20: 1.79 1.63; 0.99 0.81. wide float32
+  60: 1.77 1.89; 1.07 1.10. tall float64 20: 1.70 1.43; 1.26 1.61. tall float64 60: 2.83 2.96;
+  5.02 5.13. tall float32 20: 1.13 1.11; 0.91 0.90. tall float32 60: 1.75 1.62; 1.75 1.64.
+
+scipy runs on one thread either way. randla.rsvd(A, 50, rng=0) on the tall float64 matrix, in
+the same session (loaded): 11.2 s with the kernels against 21.1 s with scipy's products
+(medians of 3, interleaved; the same singular values).
 
 The wide products are dominated by memory: A @ X reads 2e5 scattered rows of the 10^6-row X,
 A^T Y writes a 10^6-row result (fresh pages, for scipy as for randla). In the tall A^T Y,
 randla scatters into parts of the 50000-row output (scipy scatters into all of it, on one
-thread); with 20 float32 columns the whole output fits in cache and scipy's loop is as fast.
+thread); with 20 float32 columns its whole output (4 MB) stays in cache, and randla's scatter
+is no faster than scipy's on one core (0.9x) and slower when its two threads share one.
 """
 import os
 import sys
