@@ -385,7 +385,10 @@ def _relative_change(U0, d0, V0, U1, d1, V1):
     old = float(d0 @ d0)
     new = float(d1 @ d1)
     cross = float(np.sum((d0[:, None] * (U0.T @ U1)) * ((V0.T @ V1) * d1[None, :])))
-    return max(old + new - 2 * cross, 0.0) / max(old, np.finfo(float).tiny)
+    change = max(old + new - 2 * cross, 0.0)
+    if old > 0:
+        return change / old            # Python floats: beyond the range gives inf, no warning
+    return 0.0 if change == 0 else float("inf")
 
 
 def _check_index(idx, size, name):

@@ -279,3 +279,15 @@ def test_not_fitted_recommend_beyond_the_items_and_3d_rows():
     np.testing.assert_array_equal(recs[:, :3], model.recommend(None, n=3))
     with pytest.raises(ValueError, match=r"got shape \(1, 2, 7\)"):
         model.fold_in(np.ones((1, 2, 7)))
+
+
+def test_relative_change_from_a_tiny_or_zero_start():
+    # from an all-but-zero fit the relative change is huge or infinite, never a warning
+    from randla.recommend.softimpute import _relative_change
+    U = np.eye(4, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _relative_change(U, np.array([1e-200]), U, U, np.array([1e10]), U) > 1e300
+        assert _relative_change(U, np.array([0.0]), U, U, np.array([1.0]), U) == np.inf
+        assert _relative_change(U, np.array([0.0]), U, U, np.array([0.0]), U) == 0.0
+        assert _relative_change(U, np.array([2.0]), U, U, np.array([1.0]), U) == 0.25
