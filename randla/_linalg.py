@@ -152,7 +152,7 @@ def unit_scale(Y):
     amax = float(np.max(np.abs(Y))) if Y.size else 0.0
     if not math.isfinite(amax) or amax == 0:
         return None
-    return 2.0 ** -math.frexp(amax)[1]
+    return 2.0 ** min(-math.frexp(amax)[1], 1023)   # a subnormal amax: as far as 2^1023 goes
 
 
 def _qr_factor(Y, orthonormal):

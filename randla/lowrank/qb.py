@@ -118,13 +118,16 @@ def energy_floor(dtype) -> float:
     return 50 * np.finfo(dtype).eps
 
 
+def krylov_depth(q, ell, size) -> int:
+    """The Krylov depth actually used: the basis, ell * (q + 1) wide, stays within min(m, n)."""
+    return min(q, size // ell - 1)
+
+
 def qb_of(op: Operator, S, q: int, normalizer: str, method: str) -> QBResult:
     """Q B of the operator from the sketch S: power iterations then B = Q^H A, or block
     Krylov (whose B reuses the products already made)."""
     if method == "krylov":
-        # the Krylov basis is l * (q + 1) wide; keep it within the matrix
-        q = min(q, min(op.shape) // S.shape[0] - 1)
-        return QBResult(*krylov_qb(op, S, q))
+        return QBResult(*krylov_qb(op, S, krylov_depth(q, S.shape[0], min(op.shape))))
     Q = find_range(op, S, q, normalizer)
     return QBResult(Q, np.asarray(op.rmatmat(Q)).conj().T)
 

@@ -51,7 +51,7 @@ from .adaptive import (
     adaptive_qb_svd,
     mixed_power_right,
 )
-from .qb import qb_from_right, qb_of, qb_to_tolerance, unscale, well_conditioned
+from .qb import krylov_depth, qb_from_right, qb_of, qb_to_tolerance, unscale, well_conditioned
 from .range_finder import power_right, sketch_range
 from .results import SVDResult
 from .sketchy import sketchy_svd
@@ -298,7 +298,8 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, sv_tol
     if ell == min(m, n) and plan.path in ("fixed_rank", "fused_power"):
         # the sketch spans all of A's range: A itself, in one product, and LAPACK's SVD
         U, s, Vh = _whole(op, k)
-        info = RSVDInfo(0, 1 + 2 * int(plan.center), converged=True if plan.adaptive else None)
+        # (centered: the column means are one more product or read)
+        info = RSVDInfo(0, 1 + int(plan.center), converged=True if plan.adaptive else None)
     elif plan.path == "fixed_accuracy":
         tol = check_unit_interval(tol, "tol")
         cap = min(m, n) if max_rank is None else check_rank(max_rank, "max_rank", m, n)
@@ -320,9 +321,14 @@ def rsvd(A, k=None, *, oversample=None, power_iters=None, power_tol=None, sv_tol
                                              op32, values_check if deferred else None, sv_tol,
                                              krylov="auto" if method == "auto" else False,
                                              single_scale=single_scale)
+            # centered: the column means were one more product
+            info = info._replace(passes=info.passes + int(plan.center))
+        elif method == "krylov":
+            depth = krylov_depth(q, ell, min(m, n))     # the basis stays within the matrix
+            U, s, Vh = svd_of_qb(*qb_of(op, S, depth, normalizer, method), k)
+            info = RSVDInfo(depth, plan.reads - 2 * (q - depth), method="krylov")
         else:
-            method = "krylov" if method == "krylov" else "power"
-            U, s, Vh = svd_of_qb(*qb_of(op, S, q, normalizer, method), k)
+            U, s, Vh = svd_of_qb(*qb_of(op, S, q, normalizer, "power"), k)
         if plan.adaptive and not info.converged:
             _warn_unconverged(info, power_tol, sv_tol)
     if plan.transpose:

@@ -39,10 +39,13 @@ def _rmatmul(a, y):
     return dense_rmatmat(dense(a), y)
 
 
-def _exponent(y) -> int:
-    """e with y * 2^e of largest magnitude in [1/2, 1) (0 for a zero or non-finite y)."""
+def _exponent(y):
+    """e with y * 2^e of largest magnitude in [1/2, 1) (at most 1023: a subnormal y goes as
+    far as that); 0 for a non-finite y, None for a zero one (its panel adds nothing)."""
     amax = float(np.max(np.abs(y))) if y.size else 0.0
-    return -math.frexp(amax)[1] if math.isfinite(amax) and amax > 0 else 0
+    if amax == 0:
+        return None
+    return min(-math.frexp(amax)[1], 1023) if math.isfinite(amax) else 0
 
 
 def _ldexp(x, e):
@@ -56,8 +59,10 @@ def _ldexp(x, e):
 
 def _add_scaled(a, b):
     """The sum of (c, e) pairs standing for c * 2^-e, at the smaller e (the larger value's
-    scale: the other is scaled down, never up)."""
+    scale: the other is scaled down, never up); e None stands for an exact zero."""
     (ca, ea), (cb, eb) = a, b
+    if ea is None or eb is None:
+        return b if ea is None else a
     e = min(ea, eb)
     return _ldexp(ca, e - ea) + _ldexp(cb, e - eb), e
 
@@ -73,7 +78,7 @@ def _gram_panel(x_blocks, keep, rounder, *chunks):
         # a rounding overflow gives Inf, which the caller's check of the result finds
         y = sum(dense_matmat(c, xb) for c, xb in zip(chunks, x_blocks))
         e = _exponent(y)
-        ys = _ldexp(y, e)
+        ys = y if e is None else _ldexp(y, e)
         c = np.concatenate([dense_rmatmat(c, ys) for c in chunks], axis=0)
     if rounder is not None:   # the panels' sum in the input precision: the rounding of
         c = c.astype(rounder.dtype)   # the result then does not grow with their number
@@ -146,12 +151,18 @@ def _negate(pair):
     return c, -e
 
 
+def _settled(pair):
+    """A summed (C, e) with the exponent of an all-zero sum (None) made 0."""
+    c, e = pair
+    return c, (0 if e is None else e)
+
+
 def _check_tree(x, name):
     """_check_finite_result on every array of a result (nested tuples; exponents skipped)."""
     if isinstance(x, tuple):
         for part in x:
             _check_tree(part, name)
-    elif not isinstance(x, int):
+    elif x is not None and not isinstance(x, int):
         _check_finite_result(np.asarray(x), name)
 
 
@@ -270,11 +281,11 @@ class DaskOperator(Operator):
         panels' results are summed in double precision, unchecked (NaN or Inf may come from
         an overflow of the rounding)."""
         if not single:
-            return self.run(sum_in_order(self._gram_parts(X), _add_scaled))[0]
+            return _settled(self.run(sum_in_order(self._gram_parts(X), _add_scaled))[0])
         X = np.asarray(X).astype(np.complex64 if self.is_complex else np.float32)
         self.passes += 1
-        return compute(sum_in_order(self._gram_parts(X, rounder=_Rounder(self.dtype)),
-                                    _add_scaled))[0]
+        return _settled(compute(sum_in_order(self._gram_parts(X, rounder=_Rounder(self.dtype)),
+                                             _add_scaled))[0])
 
     def gram_and_product(self, X):
         """``(A^H (A X), A X)`` in ONE pass: each row panel A_i gives A_i X and then
@@ -287,13 +298,14 @@ class DaskOperator(Operator):
         :meth:`gram_matmat_scaled`)."""
         parts = self._gram_parts(X, "product")
         C, *Y = self.run(sum_in_order((p[0] for p in parts), _add_scaled),
-                                 *(p[1] for p in parts))
-        return C, np.concatenate(Y, axis=0)
+                         *(p[1] for p in parts))
+        return _settled(C), np.concatenate(Y, axis=0)
 
     def gram_qr(self, X):
         """``((C, e), R)`` in ONE pass, ``C 2^-e = A^H (A X)`` and R the upper triangular
         factor of A X (TSQR over the row panels): A X itself is never held."""
-        return self.run(sum_in_order(self._gram_parts(X, "r"), _merge_gram_qr))[0]
+        C, R = self.run(sum_in_order(self._gram_parts(X, "r"), _merge_gram_qr))[0]
+        return _settled(C), R
 
     def sketch_right(self, S):
         """A @ S.T, S of shape (d, n): chunk (i, j) uses columns of S matching its columns."""

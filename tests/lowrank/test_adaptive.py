@@ -387,8 +387,9 @@ def test_mixed_precision_costs_few_products(rng, decades):
             for where, B in (("memory", A), ("disk", X)) for mixed in (True, False)}
     assert runs["memory", True].passes <= runs["memory", False].passes + 2
     assert runs["disk", True].passes <= runs["disk", False].passes + 1
-    if decades == 1:     # float32 almost throughout
-        assert runs["memory", True].float32_passes >= runs["memory", True].passes - 1
+    if decades == 1:     # float32 almost throughout (the switch to float64 is predicted from
+        # the convergence ratio: one product early in about 1 draw in 20)
+        assert runs["memory", True].float32_passes >= runs["memory", True].passes - 2
         assert runs["disk", True].float32_passes >= runs["disk", True].passes - 2
     else:                # left after the first product that shows the spread
         assert runs["memory", True].float32_passes <= 2

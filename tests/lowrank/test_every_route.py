@@ -104,3 +104,44 @@ def test_fixed_accuracy_rank_is_the_smallest_meeting_tol(rng, tol):
     want = int(np.argmax(tails[1:] <= tol)) + 1      # smallest r: ||A - A_r||_F <= tol ||A||_F
     res = randla.rsvd(A, tol=tol, rng=rng)
     assert len(res.S) == want
+
+
+def test_zero_row_panels_at_a_tiny_scale(rng):
+    # a panel of zeros adds nothing: it must not set the scale of the others' sum
+    from randla.operators import DaskOperator
+    B = rng.standard_normal((40, 10))
+    B[:10] = 0
+    X = rng.standard_normal((10, 3))
+    for scale in (1.0, 1e-160, 1e160):
+        op = DaskOperator(da.from_array(B * scale, chunks=(10, 10)))
+        C, e = op.gram_matmat_scaled(X)          # C 2^-e = B^H B X scale^2
+        exact = B.T @ (B @ X)
+        got = C / scale / (scale * 2.0 ** e)     # no intermediate under- or overflows
+        np.testing.assert_allclose(got, exact, rtol=1e-12, atol=1e-12 * np.abs(exact).max())
+    A, s = _problem(rng, np.float64, False)
+    A[:50] = 0
+    s = np.linalg.svd(A, compute_uv=False)
+    res = randla.rsvd(da.from_array(A * 1e-160, chunks=(50, 40)), 3, rng=rng, compute=True)
+    np.testing.assert_allclose(res.S / 1e-160, s[:3], rtol=1e-8)
+
+
+def test_reported_passes_match_the_products_made(rng):
+    # a LinearOperator that counts its products: what info reports is what was made
+    import scipy.sparse.linalg as spla
+    A = rng.standard_normal((120, 50))
+    count = [0]
+
+    def counted(f):
+        def g(X):
+            count[0] += 1
+            return f(X)
+        return g
+    L = spla.LinearOperator(A.shape, matvec=counted(lambda x: A @ x),
+                            rmatvec=counted(lambda y: A.T @ y), matmat=counted(lambda X: A @ X),
+                            rmatmat=counted(lambda Y: A.T @ Y), dtype=A.dtype)
+    for kw in ({"method": "krylov", "power_iters": 3}, {"center": True},
+               {"center": True, "oversample": 40}, {}):
+        count[0] = 0
+        res = randla.rsvd(L, 4 if "method" in kw else 10, rng=rng, **kw)
+        assert res.info.passes == count[0], kw
+    assert randla.rsvd(L, 4, method="krylov", power_iters=3, rng=rng).info.method == "krylov"
