@@ -6,7 +6,7 @@ import importlib
 import dask.array as da
 import numpy as np
 import pytest
-import scipy.sparse.linalg as spla
+from counted_operator import CountedOperator
 
 import randla
 from randla.operators import as_operator
@@ -19,23 +19,7 @@ def _orthonormal(Q, atol=1e-10):
     np.testing.assert_allclose(Q.conj().T @ Q, np.eye(Q.shape[1]), atol=atol)
 
 
-class _Counted(spla.LinearOperator):
-    """A as a LinearOperator (no Frobenius norm known) that counts its products."""
-
-    def __init__(self, A):
-        super().__init__(A.dtype, A.shape)
-        self.A, self.count = A, 0
-
-    def _matmat(self, X):
-        self.count += 1
-        return self.A @ X
-
-    def _rmatmat(self, Y):
-        self.count += 1
-        return self.A.conj().T @ Y
-
-    _matvec = _matmat
-    _rmatvec = _rmatmat
+_Counted = CountedOperator
 
 
 def _two_level(rng, m=200, n=100):

@@ -6,30 +6,13 @@ import dask.array as da
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
+from counted_operator import CountedOperator
 
 import randla
 from randla.operators import DaskOperator, as_operator
 from randla.testing import matrix_with_spectrum
 
-
-class _Counted(spla.LinearOperator):
-    """A as a LinearOperator that counts its products with A and A^H."""
-
-    def __init__(self, A):
-        super().__init__(A.dtype, A.shape)
-        self.A, self.count = A, 0
-
-    def _matmat(self, X):
-        self.count += 1
-        return self.A @ X
-
-    def _rmatmat(self, Y):
-        self.count += 1
-        return self.A.conj().T @ Y
-
-    _matvec = _matmat
-    _rmatvec = _rmatmat
+_Counted = CountedOperator
 
 
 def _matrix(rng, m=120, n=50):
